@@ -1,0 +1,54 @@
+# The booking API. `make start` serves it; `make test` tests it. Neither needs anything but Node 20
+# and npm: dependencies are installed on first use, and with no database configured an embedded
+# PostgreSQL runs with its data in .data/.
+
+SHELL := /bin/bash
+TSX := node --import tsx
+DBMATE := npx dbmate --migrations-dir db/migrations
+
+.PHONY: help install start test migrate rollback status new-migration codegen openapi generate check-generated typecheck clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-16s %s\n", $$1, $$2 }'
+
+node_modules/.installed: package.json package-lock.json
+	npm install --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.installed ## Install dependencies from package-lock.json when it changed
+
+start: install ## Serve the API on HOST:PORT (0.0.0.0:3000); embedded PostgreSQL when no database is configured
+	$(TSX) src/server.ts
+
+test: install ## Run the tests (TEST_DATABASE_URL, else testcontainers, else embedded PostgreSQL)
+	$(TSX) scripts/test.ts
+
+migrate: install ## Apply pending migrations to DATABASE_URL / PG* / the embedded database
+	$(TSX) scripts/migrate.ts up
+
+rollback: install ## Roll back the last migration
+	$(TSX) scripts/migrate.ts rollback
+
+status: install ## Show which migrations are applied
+	$(TSX) scripts/migrate.ts status
+
+new-migration: install ## Create db/migrations/<timestamp>_$(name).sql: make new-migration name=add_venues
+	@test -n "$(name)" || { echo 'usage: make new-migration name=what_it_does' >&2; exit 2; }
+	$(DBMATE) new $(name)
+
+codegen: install ## Regenerate src/db/types.ts and db/schema.sql from the migrations
+	$(TSX) scripts/codegen.ts
+
+openapi: install ## Regenerate openapi.yaml from the routes' TypeBox schemas
+	$(TSX) scripts/openapi.ts
+
+generate: codegen openapi ## Regenerate every generated file
+
+check-generated: generate ## Fail when a generated file differs from what the code and migrations produce
+	@git diff --exit-code -- openapi.yaml src/db/types.ts db/schema.sql || { echo 'Generated files are stale: run make generate and commit the result.' >&2; exit 1; }
+
+typecheck: install ## Type-check everything (TypeScript strict)
+	npx tsc --noEmit -p .
+
+clean: ## Remove the embedded database and test output (not node_modules)
+	rm -rf .data .tap

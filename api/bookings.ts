@@ -1,0 +1,65 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { Page, Timestamp, Uuid } from './common.ts'
+
+export const BookingStatus = Type.Union([
+  Type.Literal('PENDING'), Type.Literal('CONFIRMED'), Type.Literal('EXPIRED'), Type.Literal('CANCELLED')
+], { description: 'PENDING: seats held until hold_expires_at. EXPIRED from hold_expires_at on, even before the sweep has run.' })
+export type BookingStatus = Static<typeof BookingStatus>
+
+const NullableTimestamp = Type.Union([Timestamp, Type.Null()])
+
+export const Booking = Type.Object({
+  id: Type.String({ format: 'uuid', description: 'Random and unguessable: whoever knows it can confirm or cancel', examples: ['5d0f3c2e-91a7-4f57-8a51-c1f1e5f0b2d4'] }),
+  show_id: Uuid,
+  status: BookingStatus,
+  quantity: Type.Integer({ minimum: 1, examples: [2] }),
+  seats: Type.Array(Type.String(), { description: 'Seat labels in seat order', examples: [['A1', 'A2']] }),
+  hold_expires_at: Timestamp,
+  created_at: Timestamp,
+  confirmed_at: NullableTimestamp,
+  cancelled_at: NullableTimestamp
+}, { $id: 'Booking', title: 'Booking', additionalProperties: false })
+export type Booking = Static<typeof Booking>
+
+const ShowId = Type.String({ format: 'uuid', description: 'The show to hold seats of', examples: ['0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10'] })
+
+export const HoldByQuantityRequest = Type.Object({
+  show_id: ShowId,
+  quantity: Type.Integer({ minimum: 1, description: 'Any free seats, the lowest in seat order; at most MAX_SEATS_PER_BOOKING (10 by default)', examples: [2] })
+}, { $id: 'HoldByQuantityRequest', title: 'HoldByQuantityRequest', additionalProperties: false })
+
+export const HoldBySeatsRequest = Type.Object({
+  show_id: ShowId,
+  seats: Type.Array(Type.String({ pattern: '^[A-Z0-9]{1,8}$' }), {
+    minItems: 1,
+    uniqueItems: true,
+    description: 'Exactly these seat labels, all or none; at most MAX_SEATS_PER_BOOKING. A label the show does not have is answered as unavailable.',
+    examples: [['A1', 'A2']]
+  })
+}, { $id: 'HoldBySeatsRequest', title: 'HoldBySeatsRequest', additionalProperties: false })
+
+export const CreateBookingRequest = Type.Union([Type.Ref(HoldByQuantityRequest), Type.Ref(HoldBySeatsRequest)], {
+  $id: 'CreateBookingRequest',
+  title: 'CreateBookingRequest',
+  description: 'Either `quantity` or `seats`, not both'
+})
+export type CreateBookingRequest = Static<typeof HoldByQuantityRequest> | Static<typeof HoldBySeatsRequest>
+
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 255,
+    pattern: '^[\\x21-\\x7E]+$',
+    description: 'Makes the request safe to retry: for 24 hours the same key with the same body answers the first response again and holds nothing more; with another body it answers 422 idempotency_key_reused; while the first is still running, 409 idempotency_key_in_use.',
+    examples: ['7c0e2f9a-hold-attempt-1']
+  }))
+})
+
+export const BookingListQuery = Type.Object({
+  status: Type.Optional(Type.Union(BookingStatus.anyOf, { description: 'Only bookings of this status (as readers see it: a lapsed hold is EXPIRED)' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1..100 (20 when absent)' })),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 }))
+}, { additionalProperties: false })
+export type BookingListQuery = Static<typeof BookingListQuery>
+
+export const BookingPage = Page('BookingPage', Type.Ref(Booking), 'Bookings of a show, oldest first')

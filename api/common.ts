@@ -1,0 +1,52 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+
+export const Uuid = Type.String({ format: 'uuid', examples: ['0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10'] })
+export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339, UTC', examples: ['2026-12-31T20:00:00.000Z'] })
+
+export const ProblemError = Type.Object({
+  path: Type.String({ description: 'JSON Pointer to the offending value, starting with the request part: `/body/quantity`, `/query/limit`, `/headers/idempotency-key`', examples: ['/body/quantity'] }),
+  message: Type.String({ examples: ['must be >= 1'] })
+}, { $id: 'ProblemError', title: 'ProblemError', additionalProperties: false })
+
+export const Problem = Type.Object({
+  type: Type.String({ description: 'URI naming the kind of problem', examples: ['urn:booking-api:problem:insufficient_seats'] }),
+  title: Type.String({ examples: ['Not enough free seats'] }),
+  status: Type.Integer({ minimum: 400, maximum: 599, examples: [409] }),
+  detail: Type.String({ examples: ['Asked for 4 seats, 2 are free'] }),
+  code: Type.String({
+    description: 'Stable snake_case code that clients switch on: validation_failed, unauthorized, show_not_found, booking_not_found, insufficient_seats, seats_unavailable, sales_closed, hold_expired, booking_cancelled, idempotency_key_reused, idempotency_key_in_use, route_not_found, method_not_allowed, payload_too_large, unsupported_media_type, service_unavailable, internal_error',
+    examples: ['insufficient_seats']
+  }),
+  errors: Type.Optional(Type.Array(Type.Ref(ProblemError), { description: 'validation_failed: every invalid value' })),
+  available: Type.Optional(Type.Integer({ minimum: 0, description: 'insufficient_seats: the free seats when it was decided' })),
+  unavailable: Type.Optional(Type.Array(Type.String(), { description: 'seats_unavailable: the asked-for labels that are not free' }))
+}, {
+  $id: 'Problem',
+  title: 'Problem',
+  description: 'RFC 9457 problem details, served as application/problem+json',
+  additionalProperties: false
+})
+export type Problem = Static<typeof Problem>
+
+export const PageQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1..100 (20 when absent)' })),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'next_cursor of the previous page' }))
+}, { additionalProperties: false })
+export type PageQuery = Static<typeof PageQuery>
+
+export const NextCursor = Type.Union([Type.String(), Type.Null()], {
+  description: 'Pass as `cursor` for the next page; null on the last page'
+})
+
+export function Page<T extends TSchema> (id: string, item: T, description: string) {
+  return Type.Object({
+    items: Type.Array(item),
+    next_cursor: NextCursor
+  }, { $id: id, title: id, description, additionalProperties: false })
+}
+
+/** A path id: any string, so that a malformed id answers 404 like an unknown one. */
+export const IdParams = Type.Object({
+  id: Type.String({ maxLength: 200, description: 'A UUID; anything else is simply not found' })
+})
+export type IdParams = Static<typeof IdParams>

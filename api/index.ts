@@ -1,0 +1,32 @@
+/**
+ * The HTTP contract of the booking API as TypeBox schemas: the single source of the runtime
+ * validation, the response serialisation and the OpenAPI document. Imports nothing from src/.
+ */
+import { Booking, BookingPage, CreateBookingRequest, HoldByQuantityRequest, HoldBySeatsRequest } from './bookings.ts'
+import { Problem, ProblemError } from './common.ts'
+import { Health, Ready } from './operations.ts'
+import {
+  Availability, CreateNumberedShowRequest, CreateRowsShowRequest, CreateShowRequest, Seat, SeatMap, SeatRow,
+  Show, ShowAvailability, ShowPage, ShowWithStats, ShowWithStatsPage
+} from './shows.ts'
+
+export * from './bookings.ts'
+export * from './common.ts'
+export * from './operations.ts'
+export * from './shows.ts'
+
+/** Every named component, in an order where each comes after the components it refers to. */
+export const components = [
+  ProblemError, Problem,
+  Show, Availability, ShowWithStats, ShowAvailability, Seat, SeatMap, SeatRow,
+  CreateNumberedShowRequest, CreateRowsShowRequest, CreateShowRequest, ShowPage, ShowWithStatsPage,
+  Booking, HoldByQuantityRequest, HoldBySeatsRequest, CreateBookingRequest, BookingPage,
+  Health, Ready
+]
+
+export const tags = [
+  { name: 'shows', description: 'Public: upcoming shows, their availability and seat maps' },
+  { name: 'bookings', description: 'Public: hold seats, then confirm or cancel' },
+  { name: 'admin', description: 'Admin: create shows and look at their bookings (bearer token)' },
+  { name: 'operations', description: 'Liveness and readiness' }
+]

@@ -1,0 +1,86 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { Page, Timestamp, Uuid } from './common.ts'
+
+const ShowName = Type.String({ minLength: 1, maxLength: 200, examples: ['Coldplay — Mumbai, night 1'] })
+const StartTime = Type.String({ format: 'date-time', description: 'When the show starts; must be in the future. Sales close then.', examples: ['2026-12-31T20:00:00Z'] })
+
+export const Show = Type.Object({
+  id: Uuid,
+  name: ShowName,
+  start_time: Timestamp,
+  total_seats: Type.Integer({ minimum: 1, examples: [500] }),
+  layout: Type.Union([Type.Literal('numbered'), Type.Literal('rows')], {
+    description: '`numbered`: seats 1..N. `rows`: seats labelled row then number, A1..A20'
+  }),
+  created_at: Timestamp
+}, { $id: 'Show', title: 'Show', additionalProperties: false })
+export type Show = Static<typeof Show>
+
+export const Availability = Type.Object({
+  total: Type.Integer({ minimum: 0, examples: [500] }),
+  available: Type.Integer({ minimum: 0, examples: [480] }),
+  held: Type.Integer({ minimum: 0, examples: [12] }),
+  booked: Type.Integer({ minimum: 0, examples: [8] })
+}, {
+  $id: 'Availability',
+  title: 'Availability',
+  description: 'Seat counts at one instant; available + held + booked = total, always. Seats of lapsed holds count as available.',
+  additionalProperties: false
+})
+export type Availability = Static<typeof Availability>
+
+export const ShowWithStats = Type.Composite([Show, Type.Object({ availability: Type.Ref(Availability) })], {
+  $id: 'ShowWithStats', title: 'ShowWithStats', additionalProperties: false
+})
+export type ShowWithStats = Static<typeof ShowWithStats>
+
+export const ShowAvailability = Type.Object({
+  show: Type.Ref(Show),
+  availability: Type.Ref(Availability)
+}, { $id: 'ShowAvailability', title: 'ShowAvailability', additionalProperties: false })
+export type ShowAvailability = Static<typeof ShowAvailability>
+
+export const SeatStatus = Type.Union([Type.Literal('AVAILABLE'), Type.Literal('HELD'), Type.Literal('BOOKED')])
+
+export const Seat = Type.Object({
+  label: Type.String({ examples: ['A12'] }),
+  row: Type.Union([Type.String(), Type.Null()], { description: 'Row label; null for a numbered layout', examples: ['A'] }),
+  number: Type.Integer({ minimum: 1, examples: [12] }),
+  status: SeatStatus
+}, { $id: 'Seat', title: 'Seat', additionalProperties: false })
+export type Seat = Static<typeof Seat>
+
+export const SeatMap = Type.Object({
+  items: Type.Array(Type.Ref(Seat), { description: 'Every seat, in seat order' })
+}, { $id: 'SeatMap', title: 'SeatMap', additionalProperties: false })
+
+export const SeatRow = Type.Object({
+  label: Type.String({ pattern: '^[A-Z0-9]{1,4}$', description: '1..4 of A-Z and 0-9, unique within the show', examples: ['A'] }),
+  seats: Type.Integer({ minimum: 1, maximum: 500, examples: [20] })
+}, { $id: 'SeatRow', title: 'SeatRow', additionalProperties: false })
+
+export const CreateNumberedShowRequest = Type.Object({
+  name: ShowName,
+  start_time: StartTime,
+  total_seats: Type.Integer({ minimum: 1, description: 'Seats labelled 1..N; at most MAX_SEATS_PER_SHOW (100000 by default)', examples: [500] })
+}, { $id: 'CreateNumberedShowRequest', title: 'CreateNumberedShowRequest', additionalProperties: false })
+
+export const CreateRowsShowRequest = Type.Object({
+  name: ShowName,
+  start_time: StartTime,
+  rows: Type.Array(Type.Ref(SeatRow), {
+    minItems: 1,
+    maxItems: 200,
+    description: 'Seats labelled row then number (A1..A20); the total is the sum and obeys MAX_SEATS_PER_SHOW'
+  })
+}, { $id: 'CreateRowsShowRequest', title: 'CreateRowsShowRequest', additionalProperties: false })
+
+export const CreateShowRequest = Type.Union([Type.Ref(CreateNumberedShowRequest), Type.Ref(CreateRowsShowRequest)], {
+  $id: 'CreateShowRequest',
+  title: 'CreateShowRequest',
+  description: 'Either `total_seats` (a numbered layout) or `rows` (a rows layout), not both'
+})
+export type CreateShowRequest = Static<typeof CreateNumberedShowRequest> | Static<typeof CreateRowsShowRequest>
+
+export const ShowPage = Page('ShowPage', Type.Ref(Show), 'Upcoming shows by start_time, then id')
+export const ShowWithStatsPage = Page('ShowWithStatsPage', Type.Ref(ShowWithStats), 'Every show, past ones too, by start_time then id')

@@ -1,0 +1,312 @@
+\restrict dbmate
+
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+--
+-- Name: seats_refuse_live_takeover(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.seats_refuse_live_takeover() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  IF OLD.hold_expires_at IS NULL OR OLD.hold_expires_at > now() THEN
+    RAISE EXCEPTION 'seat % of show % belongs to live booking %', OLD.label, OLD.show_id, OLD.booking_id
+      USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  RETURN NEW;
+END;
+$$;
+
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: booking_seats; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.booking_seats (
+    booking_id uuid NOT NULL,
+    show_id uuid NOT NULL,
+    seat_no integer NOT NULL
+);
+
+
+--
+-- Name: bookings; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.bookings (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    show_id uuid NOT NULL,
+    status text DEFAULT 'PENDING'::text NOT NULL,
+    quantity integer NOT NULL,
+    hold_expires_at timestamp(3) with time zone NOT NULL,
+    created_at timestamp(3) with time zone DEFAULT now() NOT NULL,
+    confirmed_at timestamp(3) with time zone,
+    cancelled_at timestamp(3) with time zone,
+    expired_at timestamp(3) with time zone,
+    CONSTRAINT bookings_check CHECK ((hold_expires_at > created_at)),
+    CONSTRAINT bookings_check1 CHECK (((confirmed_at IS NULL) OR (confirmed_at <= hold_expires_at))),
+    CONSTRAINT bookings_check2 CHECK (((status <> 'CONFIRMED'::text) OR (confirmed_at IS NOT NULL))),
+    CONSTRAINT bookings_check3 CHECK (((status <> 'CANCELLED'::text) OR (cancelled_at IS NOT NULL))),
+    CONSTRAINT bookings_check4 CHECK (((status <> 'EXPIRED'::text) OR ((expired_at IS NOT NULL) AND (confirmed_at IS NULL) AND (cancelled_at IS NULL)))),
+    CONSTRAINT bookings_check5 CHECK (((status <> 'PENDING'::text) OR ((confirmed_at IS NULL) AND (cancelled_at IS NULL) AND (expired_at IS NULL)))),
+    CONSTRAINT bookings_quantity_check CHECK ((quantity > 0)),
+    CONSTRAINT bookings_status_check CHECK ((status = ANY (ARRAY['PENDING'::text, 'CONFIRMED'::text, 'EXPIRED'::text, 'CANCELLED'::text])))
+);
+
+
+--
+-- Name: idempotency_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.idempotency_keys (
+    key text NOT NULL,
+    request_hash text NOT NULL,
+    created_at timestamp(3) with time zone DEFAULT now() NOT NULL,
+    locked_until timestamp(3) with time zone,
+    outcome jsonb,
+    CONSTRAINT idempotency_keys_check CHECK (((outcome IS NULL) = (locked_until IS NOT NULL))),
+    CONSTRAINT idempotency_keys_key_check CHECK ((key ~ '^[\x21-\x7e]{1,255}$'::text))
+);
+
+
+--
+-- Name: schema_migrations; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.schema_migrations (
+    version character varying NOT NULL
+);
+
+
+--
+-- Name: seats; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.seats (
+    show_id uuid NOT NULL,
+    seat_no integer NOT NULL,
+    label text NOT NULL,
+    row_label text,
+    number integer NOT NULL,
+    booking_id uuid,
+    hold_expires_at timestamp(3) with time zone,
+    CONSTRAINT seats_check CHECK (((booking_id IS NOT NULL) OR (hold_expires_at IS NULL))),
+    CONSTRAINT seats_label_check CHECK ((label ~ '^[A-Z0-9]{1,8}$'::text)),
+    CONSTRAINT seats_number_check CHECK ((number > 0)),
+    CONSTRAINT seats_row_label_check CHECK ((row_label ~ '^[A-Z0-9]{1,4}$'::text)),
+    CONSTRAINT seats_seat_no_check CHECK ((seat_no > 0))
+);
+
+
+--
+-- Name: shows; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.shows (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    name text NOT NULL,
+    start_time timestamp(3) with time zone NOT NULL,
+    layout text NOT NULL,
+    total_seats integer NOT NULL,
+    created_at timestamp(3) with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT shows_layout_check CHECK ((layout = ANY (ARRAY['numbered'::text, 'rows'::text]))),
+    CONSTRAINT shows_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200))),
+    CONSTRAINT shows_total_seats_check CHECK ((total_seats > 0))
+);
+
+
+--
+-- Name: booking_seats booking_seats_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.booking_seats
+    ADD CONSTRAINT booking_seats_pkey PRIMARY KEY (booking_id, show_id, seat_no);
+
+
+--
+-- Name: bookings bookings_id_show_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.bookings
+    ADD CONSTRAINT bookings_id_show_id_key UNIQUE (id, show_id);
+
+
+--
+-- Name: bookings bookings_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.bookings
+    ADD CONSTRAINT bookings_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (key);
+
+
+--
+-- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+
+--
+-- Name: seats seats_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.seats
+    ADD CONSTRAINT seats_pkey PRIMARY KEY (show_id, seat_no);
+
+
+--
+-- Name: seats seats_show_id_label_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.seats
+    ADD CONSTRAINT seats_show_id_label_key UNIQUE (show_id, label);
+
+
+--
+-- Name: shows shows_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.shows
+    ADD CONSTRAINT shows_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: booking_seats_seat_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX booking_seats_seat_idx ON public.booking_seats USING btree (show_id, seat_no);
+
+
+--
+-- Name: bookings_pending_expiry_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX bookings_pending_expiry_idx ON public.bookings USING btree (hold_expires_at) WHERE (status = 'PENDING'::text);
+
+
+--
+-- Name: bookings_show_created_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX bookings_show_created_idx ON public.bookings USING btree (show_id, created_at, id);
+
+
+--
+-- Name: idempotency_keys_created_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idempotency_keys_created_at_idx ON public.idempotency_keys USING btree (created_at);
+
+
+--
+-- Name: seats_booked_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX seats_booked_idx ON public.seats USING btree (show_id) WHERE ((booking_id IS NOT NULL) AND (hold_expires_at IS NULL));
+
+
+--
+-- Name: seats_free_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX seats_free_idx ON public.seats USING btree (show_id, seat_no) WHERE (booking_id IS NULL);
+
+
+--
+-- Name: seats_held_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX seats_held_idx ON public.seats USING btree (show_id, hold_expires_at) WHERE (hold_expires_at IS NOT NULL);
+
+
+--
+-- Name: shows_start_time_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX shows_start_time_id_idx ON public.shows USING btree (start_time, id);
+
+
+--
+-- Name: seats seats_refuse_live_takeover; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER seats_refuse_live_takeover BEFORE UPDATE OF booking_id ON public.seats FOR EACH ROW WHEN (((old.booking_id IS NOT NULL) AND (new.booking_id IS NOT NULL) AND (new.booking_id <> old.booking_id))) EXECUTE FUNCTION public.seats_refuse_live_takeover();
+
+
+--
+-- Name: booking_seats booking_seats_booking_id_show_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.booking_seats
+    ADD CONSTRAINT booking_seats_booking_id_show_id_fkey FOREIGN KEY (booking_id, show_id) REFERENCES public.bookings(id, show_id);
+
+
+--
+-- Name: booking_seats booking_seats_show_id_seat_no_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.booking_seats
+    ADD CONSTRAINT booking_seats_show_id_seat_no_fkey FOREIGN KEY (show_id, seat_no) REFERENCES public.seats(show_id, seat_no);
+
+
+--
+-- Name: bookings bookings_show_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.bookings
+    ADD CONSTRAINT bookings_show_id_fkey FOREIGN KEY (show_id) REFERENCES public.shows(id);
+
+
+--
+-- Name: seats seats_holder_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.seats
+    ADD CONSTRAINT seats_holder_fkey FOREIGN KEY (booking_id, show_id, seat_no) REFERENCES public.booking_seats(booking_id, show_id, seat_no);
+
+
+--
+-- Name: seats seats_show_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.seats
+    ADD CONSTRAINT seats_show_id_fkey FOREIGN KEY (show_id) REFERENCES public.shows(id);
+
+
+--
+-- PostgreSQL database dump complete
+--
+
+\unrestrict dbmate
+
+
+--
+-- Dbmate schema migrations
+--
+
+INSERT INTO public.schema_migrations (version) VALUES
+    ('20261125000000');

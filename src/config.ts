@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto'
+import { Type, type Static } from '@sinclair/typebox'
+import envSchema from 'env-schema'
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+type LogLevel = typeof logLevels[number]
+
+export const ConfigSchema = Type.Object({
+  PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535, description: 'HTTP port' }),
+  HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'HTTP interface' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL' })),
+  PGHOST: Type.Optional(Type.String({ minLength: 1 })),
+  PGPORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  PGUSER: Type.Optional(Type.String({ minLength: 1 })),
+  PGPASSWORD: Type.Optional(Type.String()),
+  PGDATABASE: Type.Optional(Type.String({ minLength: 1 })),
+  PGSSL: Type.Boolean({ default: false }),
+  PGPOOL_MAX: Type.Integer({ default: 20, minimum: 1, maximum: 1000, description: 'connections per process' }),
+  HOLD_WINDOW_SECONDS: Type.Integer({ default: 120, minimum: 1, maximum: 86400, description: 'hold length' }),
+  EXPIRY_JOB_INTERVAL_SECONDS: Type.Integer({ default: 15, minimum: 1, maximum: 3600, description: 'sweep period' }),
+  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'admin bearer token' })),
+  MAX_SEATS_PER_BOOKING: Type.Integer({ default: 10, minimum: 1, maximum: 1000, description: 'seats per hold' }),
+  MAX_SEATS_PER_SHOW: Type.Integer({ default: 100000, minimum: 1, maximum: 1000000, description: 'seats per show' }),
+  LOG_LEVEL: Type.Unsafe<LogLevel>({ type: 'string', enum: logLevels, default: 'info' })
+})
+
+type Env = Static<typeof ConfigSchema>
+
+export type Config = Omit<Env, 'ADMIN_TOKEN'> & {
+  ADMIN_TOKEN: string
+  /** True when ADMIN_TOKEN was not configured and a random one was made for this process. */
+  ADMIN_TOKEN_GENERATED: boolean
+}
+
+export class ConfigError extends Error {}
+
+/**
+ * Reads the environment (and `.env` when present). A bad value throws a ConfigError whose message
+ * names the variable, e.g. `HOLD_WINDOW_SECONDS must be >= 1`.
+ */
+export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenv = true): Config {
+  let parsed: Env
+  try {
+    parsed = envSchema<Env>({ schema: ConfigSchema, data: env, dotenv })
+  } catch (error) {
+    const message = (error as Error).message.replace(/(^|, )env\//g, '$1')
+    throw new ConfigError(`invalid configuration: ${message}`)
+  }
+  const generated = parsed.ADMIN_TOKEN === undefined
+  return {
+    ...parsed,
+    ADMIN_TOKEN: parsed.ADMIN_TOKEN ?? randomBytes(24).toString('base64url'),
+    ADMIN_TOKEN_GENERATED: generated
+  }
+}

@@ -1,0 +1,36 @@
+/** Why the engine refused an operation. The HTTP layer maps each code to a status. */
+export type EngineErrorCode =
+  | 'invalid_input'
+  | 'show_not_found'
+  | 'booking_not_found'
+  | 'insufficient_seats'
+  | 'seats_unavailable'
+  | 'sales_closed'
+  | 'hold_expired'
+  | 'booking_cancelled'
+  | 'idempotency_key_reused'
+  | 'idempotency_key_in_use'
+
+export interface EngineErrorDetails {
+  /** invalid_input: the offending input fields, e.g. `start_time`. */
+  errors?: Array<{ field: string, message: string }>
+  /** insufficient_seats: the free seats when it was decided. */
+  available?: number
+  /** seats_unavailable: the asked-for labels that were not free. */
+  unavailable?: string[]
+}
+
+export class EngineError extends Error {
+  constructor (
+    readonly code: EngineErrorCode,
+    message: string,
+    readonly details: EngineErrorDetails = {}
+  ) {
+    super(message)
+    this.name = 'EngineError'
+  }
+}
+
+export function invalidInput (field: string, message: string): EngineError {
+  return new EngineError('invalid_input', `${field} ${message}`, { errors: [{ field, message }] })
+}

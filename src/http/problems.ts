@@ -1,0 +1,121 @@
+import type { FastifyError, FastifyReply } from 'fastify'
+import type { Problem } from '../../api/index.ts'
+import { EngineError, type EngineErrorCode } from '../engine/index.ts'
+
+export const problemContentType = 'application/problem+json'
+
+const titles: Record<string, string> = {
+  validation_failed: 'The request is not valid',
+  unauthorized: 'Missing or wrong admin token',
+  show_not_found: 'No such show',
+  booking_not_found: 'No such booking',
+  insufficient_seats: 'Not enough free seats',
+  seats_unavailable: 'Some of those seats are not free',
+  sales_closed: 'Sales for this show are closed',
+  hold_expired: 'The hold has expired',
+  booking_cancelled: 'The booking was cancelled',
+  idempotency_key_reused: 'Idempotency-Key reused with another request',
+  idempotency_key_in_use: 'A request with this Idempotency-Key is still running',
+  route_not_found: 'No such route',
+  method_not_allowed: 'Method not allowed',
+  payload_too_large: 'The request body is too large',
+  unsupported_media_type: 'Unsupported content type',
+  service_unavailable: 'The service is unavailable for a moment',
+  bad_request: 'The request cannot be served',
+  internal_error: 'Internal error'
+}
+
+export function problem (status: number, code: string, detail: string, extra: Partial<Problem> = {}): Problem {
+  return { type: `urn:booking-api:problem:${code}`, title: titles[code] ?? code, status, detail, code, ...extra }
+}
+
+export async function sendProblem (reply: FastifyReply, body: Problem): Promise<FastifyReply> {
+  if (body.status === 503) reply.header('retry-after', '1')
+  return await reply.code(body.status).type(problemContentType).send(body)
+}
+
+const engineStatus: Record<EngineErrorCode, number> = {
+  invalid_input: 400,
+  show_not_found: 404,
+  booking_not_found: 404,
+  insufficient_seats: 409,
+  seats_unavailable: 409,
+  sales_closed: 409,
+  hold_expired: 409,
+  booking_cancelled: 409,
+  idempotency_key_reused: 422,
+  idempotency_key_in_use: 409
+}
+
+function fromEngine (error: EngineError, part: string): Problem {
+  const { errors, available, unavailable } = error.details
+  if (error.code === 'invalid_input') {
+    return problem(400, 'validation_failed', error.message, {
+      errors: (errors ?? []).map(({ field, message }) => ({ path: `/${part}/${field}`, message }))
+    })
+  }
+  return problem(engineStatus[error.code], error.code, error.message, {
+    ...(available !== undefined && { available }),
+    ...(unavailable !== undefined && { unavailable })
+  })
+}
+
+const partNames: Record<string, string> = { body: 'body', querystring: 'query', params: 'params', headers: 'headers' }
+
+interface AjvError {
+  instancePath: string
+  schemaPath: string
+  keyword: string
+  params: Record<string, unknown>
+  message?: string
+}
+
+/**
+ * With a union body (`quantity` or `seats`), ajv reports every branch's complaints. Report the
+ * branch that came closest, which is the one the client meant. A branch is named by the start of
+ * the schema path: `#/anyOf/0` inline, or the $id of a referenced component.
+ */
+function closestBranch (errors: AjvError[]): AjvError[] {
+  if (!errors.some((error) => error.keyword === 'anyOf')) return errors
+  const byBranch = new Map<string, AjvError[]>()
+  for (const error of errors) {
+    if (error.keyword === 'anyOf') continue
+    const branch = /^(#\/anyOf\/\d+|[^#/][^/]*)/.exec(error.schemaPath)?.[1] ?? ''
+    byBranch.set(branch, [...(byBranch.get(branch) ?? []), error])
+  }
+  return [...byBranch.values()].sort((a, b) => a.length - b.length)[0] ?? errors
+}
+
+function validationProblem (errors: AjvError[], context: string): Problem {
+  const part = partNames[context] ?? context
+  const reported = closestBranch(errors).map((error) => {
+    const property = error.params.missingProperty ?? error.params.additionalProperty
+    const path = `/${part}${error.instancePath}${typeof property === 'string' ? `/${property}` : ''}`
+    const message = error.keyword === 'additionalProperties' ? 'is not a known property' : (error.message ?? 'is not valid')
+    return { path, message }
+  })
+  const detail = reported.map(({ path, message }) => `${path} ${message}`).join('; ')
+  return problem(400, 'validation_failed', detail, { errors: reported })
+}
+
+// PostgreSQL and pool errors that mean "the database is not answering", not "your request is bad".
+const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '53300', '57014', '55P03', '40001', '40P01'])
+
+function isDatabaseUnavailable (error: Error & { code?: string }): boolean {
+  return (error.code !== undefined && (unavailableCodes.has(error.code) || error.code.startsWith('08'))) ||
+    /timeout exceeded when trying to connect|Connection terminated/i.test(error.message)
+}
+
+/** Every error a request can end in, as a problem. Never a stack trace or a database message. */
+export function toProblem (error: FastifyError & { validation?: AjvError[] }, method: string): Problem {
+  if (error instanceof EngineError) return fromEngine(error, method === 'GET' ? 'query' : 'body')
+  if (error.validation !== undefined) return validationProblem(error.validation, error.validationContext ?? 'body')
+  const status = error.statusCode ?? 500
+  if (status === 401) return problem(401, 'unauthorized', 'Send Authorization: Bearer <ADMIN_TOKEN>')
+  if (status === 413) return problem(413, 'payload_too_large', 'The request body is larger than this API accepts')
+  if (status === 415) return problem(415, 'unsupported_media_type', 'Send the body as application/json')
+  if (status === 400) return problem(400, 'validation_failed', error.message)
+  if (status > 400 && status < 500) return problem(status, 'bad_request', error.message)
+  if (isDatabaseUnavailable(error)) return problem(503, 'service_unavailable', 'The database is not answering; try again shortly')
+  return problem(500, 'internal_error', 'Something went wrong on our side; it has been logged')
+}

@@ -1,0 +1,74 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { Booking, CreateBookingRequest, IdempotencyHeaders, IdParams } from '../../api/index.ts'
+import type { BookingEngine, HoldRequest } from '../engine/index.ts'
+import { jsonResponse, problemResponse, validationFailed } from '../http/responses.ts'
+
+const bookingNotFound = problemResponse('booking_not_found: no booking with this id (a malformed id too)')
+
+const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (app, { engine }) => {
+  app.post('/bookings', {
+    schema: {
+      operationId: 'createBooking',
+      tags: ['bookings'],
+      summary: 'Hold seats: any `quantity` of free seats, or exactly the labelled `seats`',
+      description: 'The hold lasts HOLD_WINDOW_SECONDS (120 by default): confirm it before `hold_expires_at`, or it lapses and its seats are free again.',
+      headers: IdempotencyHeaders,
+      body: Type.Ref(CreateBookingRequest),
+      response: {
+        201: jsonResponse(Type.Ref(Booking), 'The hold: a PENDING booking'),
+        400: validationFailed,
+        404: problemResponse('show_not_found: no show with this show_id'),
+        409: problemResponse('insufficient_seats (with `available`), seats_unavailable (with `unavailable`), sales_closed (the show has started), or idempotency_key_in_use'),
+        422: problemResponse('idempotency_key_reused: this Idempotency-Key came with another body')
+      }
+    }
+  }, async (request, reply) => {
+    const body = request.body as CreateBookingRequest
+    const hold: HoldRequest = 'quantity' in body
+      ? { showId: body.show_id, quantity: body.quantity }
+      : { showId: body.show_id, labels: body.seats }
+    const booking = await engine.hold(hold, request.headers['idempotency-key'])
+    return await reply.code(201).send(booking)
+  })
+
+  app.get('/bookings/:id', {
+    schema: {
+      operationId: 'getBooking',
+      tags: ['bookings'],
+      summary: 'One booking; a lapsed hold reads EXPIRED',
+      params: IdParams,
+      response: { 200: jsonResponse(Type.Ref(Booking), 'The booking'), 404: bookingNotFound }
+    }
+  }, async (request) => await engine.getBooking(request.params.id))
+
+  app.post('/bookings/:id/confirm', {
+    schema: {
+      operationId: 'confirmBooking',
+      tags: ['bookings'],
+      summary: 'Confirm a hold: its seats become BOOKED (200 again when already confirmed)',
+      params: IdParams,
+      response: {
+        200: jsonResponse(Type.Ref(Booking), 'The CONFIRMED booking'),
+        404: bookingNotFound,
+        409: problemResponse('hold_expired: the hold ended first; booking_cancelled: it was cancelled')
+      }
+    }
+  }, async (request) => await engine.confirm(request.params.id))
+
+  app.post('/bookings/:id/cancel', {
+    schema: {
+      operationId: 'cancelBooking',
+      tags: ['bookings'],
+      summary: 'Cancel a hold or a confirmed booking: its seats are free at once (200 again when already cancelled)',
+      params: IdParams,
+      response: {
+        200: jsonResponse(Type.Ref(Booking), 'The CANCELLED booking'),
+        404: bookingNotFound,
+        409: problemResponse('hold_expired: the hold had already ended')
+      }
+    }
+  }, async (request) => await engine.cancel(request.params.id))
+}
+
+export default bookings

@@ -1,0 +1,47 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { Health, Ready } from '../../api/index.ts'
+import { problem, sendProblem } from '../http/problems.ts'
+import { jsonResponse, problemResponse } from '../http/responses.ts'
+
+export interface OperationsOptions {
+  /** Resolves to the migrations not yet applied; rejects when the database does not answer. */
+  pendingMigrations: () => Promise<string[]>
+}
+
+const operations: FastifyPluginAsyncTypebox<OperationsOptions> = async (app, { pendingMigrations }) => {
+  app.get('/health', {
+    schema: {
+      operationId: 'getHealth',
+      tags: ['operations'],
+      summary: 'Liveness: the process is up (no database call)',
+      response: { 200: jsonResponse(Type.Ref(Health), 'The process is up') }
+    }
+  }, async () => ({ status: 'ok' as const }))
+
+  app.get('/ready', {
+    schema: {
+      operationId: 'getReady',
+      tags: ['operations'],
+      summary: 'Readiness: the database answers and every migration is applied',
+      response: {
+        200: jsonResponse(Type.Ref(Ready), 'Ready to serve'),
+        503: problemResponse('service_unavailable: the database does not answer or migrations are pending')
+      }
+    }
+  }, async (request, reply) => {
+    let pending: string[]
+    try {
+      pending = await pendingMigrations()
+    } catch (error) {
+      request.log.warn({ err: error }, 'readiness check: database not answering')
+      return await sendProblem(reply, problem(503, 'service_unavailable', 'The database is not answering'))
+    }
+    if (pending.length > 0) {
+      return await sendProblem(reply, problem(503, 'service_unavailable', `Migrations pending: ${pending.join(', ')}`))
+    }
+    return { status: 'ready' as const }
+  })
+}
+
+export default operations

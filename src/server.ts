@@ -1,0 +1,49 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.ts'
+import { ConfigError, loadConfig, type Config } from './config.ts'
+import { createDatabase } from './db/database.ts'
+import { pendingMigrations } from './db/migrations.ts'
+import { resolveDatabase } from './database-setup.ts'
+import { startExpiryJob } from './engine/expiry-job.ts'
+
+function readConfig (): Config {
+  try {
+    return loadConfig()
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    process.stderr.write(`${error.message}\n`)
+    process.exit(1)
+  }
+}
+
+const config = readConfig()
+const target = await resolveDatabase(config, { log: (message) => process.stdout.write(`${message}\n`) })
+const { db } = createDatabase({ url: target.url, ssl: config.PGSSL, poolMax: config.PGPOOL_MAX })
+const app = await buildApp({
+  db,
+  adminToken: config.ADMIN_TOKEN,
+  engine: {
+    holdSeconds: config.HOLD_WINDOW_SECONDS,
+    maxSeatsPerShow: config.MAX_SEATS_PER_SHOW,
+    maxSeatsPerBooking: config.MAX_SEATS_PER_BOOKING
+  },
+  pendingMigrations: async () => await pendingMigrations(db),
+  logger: { level: config.LOG_LEVEL, redact: ['req.headers.authorization'] }
+})
+if (config.ADMIN_TOKEN_GENERATED) {
+  app.log.warn(`ADMIN_TOKEN is not set; this process made one: ${config.ADMIN_TOKEN}`)
+}
+const expiryJob = startExpiryJob(app.engine, config.EXPIRY_JOB_INTERVAL_SECONDS, app.log)
+
+// On SIGINT/SIGTERM: stop taking requests, let those in flight finish, then close the pool and the
+// embedded database. A second signal, or 10 s, forces the exit.
+closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
+  else app.log.info({ signal }, 'shutting down')
+  await expiryJob.stop()
+  await app.close()
+  await db.destroy()
+  await target.stop()
+})
+
+await app.listen({ port: config.PORT, host: config.HOST })

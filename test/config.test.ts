@@ -1,0 +1,65 @@
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { loadConfig } from '../src/config.ts'
+import { configuredDatabaseUrl } from '../src/db/database.ts'
+
+t.test('defaults match the contract', async (t) => {
+  const config = loadConfig({}, false)
+  t.match(config, {
+    PORT: 3000,
+    HOST: '0.0.0.0',
+    PGSSL: false,
+    PGPOOL_MAX: 20,
+    HOLD_WINDOW_SECONDS: 120,
+    EXPIRY_JOB_INTERVAL_SECONDS: 15,
+    MAX_SEATS_PER_BOOKING: 10,
+    MAX_SEATS_PER_SHOW: 100000,
+    LOG_LEVEL: 'info'
+  })
+  t.equal(config.ADMIN_TOKEN_GENERATED, true)
+  t.ok(config.ADMIN_TOKEN.length >= 32, 'a random token is made when ADMIN_TOKEN is unset')
+  t.not(loadConfig({}, false).ADMIN_TOKEN, config.ADMIN_TOKEN)
+  t.equal(loadConfig({ ADMIN_TOKEN: 'a-long-enough-admin-token' }, false).ADMIN_TOKEN_GENERATED, false)
+})
+
+t.test('values are read and converted', async (t) => {
+  const config = loadConfig({ PORT: '8080', PGSSL: 'true', HOLD_WINDOW_SECONDS: '30', LOG_LEVEL: 'warn' }, false)
+  t.match(config, { PORT: 8080, PGSSL: true, HOLD_WINDOW_SECONDS: 30, LOG_LEVEL: 'warn' })
+})
+
+t.test('a bad value names its variable', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: 'abc' }, /PORT must be integer/],
+    [{ PORT: '70000' }, /PORT must be <= 65535/],
+    [{ HOLD_WINDOW_SECONDS: '0' }, /HOLD_WINDOW_SECONDS must be >= 1/],
+    [{ EXPIRY_JOB_INTERVAL_SECONDS: '-5' }, /EXPIRY_JOB_INTERVAL_SECONDS/],
+    [{ PGSSL: 'maybe' }, /PGSSL must be boolean/],
+    [{ PGPOOL_MAX: '0' }, /PGPOOL_MAX/],
+    [{ MAX_SEATS_PER_BOOKING: 'ten' }, /MAX_SEATS_PER_BOOKING/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL/],
+    [{ ADMIN_TOKEN: 'short' }, /ADMIN_TOKEN/]
+  ]
+  for (const [env, message] of cases) t.throws(() => loadConfig(env, false), message, JSON.stringify(env))
+})
+
+t.test('the database URL comes from DATABASE_URL or the PG* variables', async (t) => {
+  t.equal(configuredDatabaseUrl(loadConfig({}, false)), undefined, 'neither: the embedded database')
+  t.equal(configuredDatabaseUrl(loadConfig({ DATABASE_URL: 'postgres://a@b/c' }, false)), 'postgres://a@b/c')
+  t.equal(
+    configuredDatabaseUrl(loadConfig({ PGHOST: 'db.internal', PGPORT: '6432', PGUSER: 'app', PGPASSWORD: 'p@ss word', PGDATABASE: 'booking', PGSSL: 'true' }, false)),
+    'postgres://app:p%40ss%20word@db.internal:6432/booking?sslmode=require'
+  )
+})
+
+t.test('the server refuses to start on a bad value and says which', async (t) => {
+  const server = fileURLToPath(new URL('../src/server.ts', import.meta.url))
+  const result = spawnSync(process.execPath, ['--import=tsx', server], {
+    env: { ...process.env, HOLD_WINDOW_SECONDS: '0', DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' },
+    encoding: 'utf8',
+    timeout: 30_000
+  })
+  t.equal(result.status, 1)
+  t.match(result.stderr, /invalid configuration: HOLD_WINDOW_SECONDS must be >= 1/)
+})

@@ -1,0 +1,39 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import t from 'tap'
+import { loadConfig } from '../src/config.ts'
+import { createDatabase } from '../src/db/database.ts'
+import { pendingMigrations } from '../src/db/migrations.ts'
+import { resolveDatabase } from '../src/database-setup.ts'
+import { createBookingEngine } from '../src/engine/index.ts'
+
+t.test('with no database configured, an embedded PostgreSQL is started, migrated, and keeps its data', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'booking-embedded-'))
+  await chmod(dir, 0o755)
+  t.teardown(async () => await rm(dir, { recursive: true, force: true }))
+  const dataDir = path.join(dir, 'postgres')
+  const config = loadConfig({}, false)
+
+  const first = await resolveDatabase(config, { dataDir })
+  t.equal(first.embedded, true)
+  let { db } = createDatabase({ url: first.url })
+  t.same(await pendingMigrations(db), [], 'migrated on first start')
+  const show = await createBookingEngine(db, { holdSeconds: 60, maxSeatsPerBooking: 10, maxSeatsPerShow: 100 })
+    .createShow({ name: 'Kept', start_time: new Date(Date.now() + 3600_000).toISOString(), total_seats: 5 })
+  await db.destroy()
+  await first.stop()
+
+  const second = await resolveDatabase(config, { dataDir })
+  t.teardown(async () => await second.stop())
+  db = createDatabase({ url: second.url }).db
+  t.teardown(async () => await db.destroy())
+  const kept = await db.selectFrom('shows').select('name').where('id', '=', show.id).executeTakeFirst()
+  t.same(kept, { name: 'Kept' }, 'the second start reuses the data')
+})
+
+t.test('a configured database is used as it is', async (t) => {
+  const target = await resolveDatabase(loadConfig({ DATABASE_URL: 'postgres://app@db.internal/booking' }, false))
+  t.same({ url: target.url, embedded: target.embedded }, { url: 'postgres://app@db.internal/booking', embedded: false })
+  await target.stop()
+})

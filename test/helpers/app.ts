@@ -1,0 +1,65 @@
+import type { Test } from 'tap'
+import type { Booking, Show } from '../../api/index.ts'
+import { buildApp, type App } from '../../src/app.ts'
+import { createDatabase, type Database } from '../../src/db/database.ts'
+import { pendingMigrations } from '../../src/db/migrations.ts'
+import { freshDatabaseUrl } from './database.ts'
+
+export const adminToken = 'test-admin-token-0123456789'
+export const admin = { authorization: `Bearer ${adminToken}` }
+
+export interface TestAppOptions {
+  /** Reuse this database instead of making a fresh one (a second instance, say). */
+  url?: string
+  holdSeconds?: number
+  maxSeatsPerBooking?: number
+  maxSeatsPerShow?: number
+  poolMax?: number
+}
+
+export interface TestApp {
+  app: App
+  db: Database
+  url: string
+}
+
+/** The whole application on a database of its own, closed when the test ends. */
+export async function testApp (t: Test, options: TestAppOptions = {}): Promise<TestApp> {
+  const url = options.url ?? await freshDatabaseUrl(t)
+  const { db } = createDatabase({ url, poolMax: options.poolMax ?? 10 })
+  const app = await buildApp({
+    db,
+    adminToken,
+    engine: {
+      holdSeconds: options.holdSeconds ?? 120,
+      maxSeatsPerBooking: options.maxSeatsPerBooking ?? 10,
+      maxSeatsPerShow: options.maxSeatsPerShow ?? 100_000
+    },
+    pendingMigrations: async () => await pendingMigrations(db)
+  })
+  t.teardown(async () => {
+    await app.close()
+    await db.destroy()
+  })
+  return { app, db, url }
+}
+
+export const inAnHour = (): string => new Date(Date.now() + 3600_000).toISOString()
+
+export async function createShow (app: App, body: Record<string, unknown>): Promise<Show> {
+  const response = await app.inject({ method: 'POST', url: '/admin/shows', headers: admin, payload: { name: 'A show', start_time: inAnHour(), ...body } })
+  if (response.statusCode !== 201) throw new Error(`creating a show answered ${response.statusCode}: ${response.body}`)
+  return response.json()
+}
+
+export async function hold (app: App, payload: Record<string, unknown>, headers: Record<string, string> = {}) {
+  return await app.inject({ method: 'POST', url: '/bookings', payload, headers })
+}
+
+export async function holdOk (app: App, payload: Record<string, unknown>): Promise<Booking> {
+  const response = await hold(app, payload)
+  if (response.statusCode !== 201) throw new Error(`hold answered ${response.statusCode}: ${response.body}`)
+  return response.json()
+}
+
+export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))

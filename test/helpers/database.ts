@@ -1,0 +1,79 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import pg from 'pg'
+import tap, { type Test } from 'tap'
+import { createDatabase, withDatabaseName, type Database } from '../../src/db/database.ts'
+import { dbmate, migrationsDir } from '../../src/db/migrations.ts'
+import { startTestServer, type TestServer } from './postgres-server.ts'
+
+let ownServer: Promise<TestServer> | undefined
+
+/**
+ * The server's URL. `make test` starts one server for the whole run and passes it in
+ * TEST_DATABASE_URL; a test file run on its own starts its own.
+ */
+async function serverUrl (): Promise<string> {
+  if (ownServer === undefined) {
+    ownServer = startTestServer()
+    const server = await ownServer
+    tap.teardown(async () => await server.stop())
+  }
+  return (await ownServer).url
+}
+
+async function withClient<T> (url: string, run: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return await run(client)
+  } finally {
+    await client.end()
+  }
+}
+
+// The template's name changes with the migrations, so an edited migration gets a new template.
+const migrationsDigest = createHash('sha256')
+  .update(readdirSync(migrationsDir).sort().map((name) => name + readFileSync(path.join(migrationsDir, name), 'utf8')).join('\n'))
+  .digest('hex').slice(0, 12)
+const templateName = `booking_template_${migrationsDigest}`
+
+/** Migrates a template database once per server (several test files may race to do it). */
+async function ensureTemplate (adminUrl: string): Promise<void> {
+  await withClient(adminUrl, async (client) => {
+    await client.query('SELECT pg_advisory_lock(727274)')
+    try {
+      const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [templateName])
+      if (rowCount !== 0) return
+      const building = `${templateName}_building`
+      await client.query(`DROP DATABASE IF EXISTS ${building}`)
+      await client.query(`CREATE DATABASE ${building}`)
+      await dbmate(withDatabaseName(adminUrl, building), ['up'])
+      await client.query(`ALTER DATABASE ${building} RENAME TO ${templateName}`)
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(727274)')
+    }
+  })
+}
+
+/** A new database of this test's own, dropped when the test ends; migrated unless `migrated` is false. */
+export async function freshDatabaseUrl (t: Test, { migrated = true } = {}): Promise<string> {
+  const adminUrl = await serverUrl()
+  const name = `test_${randomBytes(6).toString('hex')}`
+  if (migrated) await ensureTemplate(adminUrl)
+  await withClient(adminUrl, async (client) => {
+    await client.query(migrated ? `CREATE DATABASE ${name} TEMPLATE ${templateName}` : `CREATE DATABASE ${name}`)
+  })
+  t.teardown(async () => {
+    await withClient(adminUrl, async (client) => await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+  })
+  return withDatabaseName(adminUrl, name)
+}
+
+/** A Kysely instance on a fresh migrated database, destroyed when the test ends. */
+export async function freshDatabase (t: Test, { poolMax = 10 } = {}): Promise<{ db: Database, url: string }> {
+  const url = await freshDatabaseUrl(t)
+  const { db } = createDatabase({ url, poolMax })
+  t.teardown(async () => await db.destroy())
+  return { db, url }
+}

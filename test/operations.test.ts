@@ -1,0 +1,59 @@
+import t from 'tap'
+import { buildApp } from '../src/app.ts'
+import { createDatabase } from '../src/db/database.ts'
+import { dbmate, pendingMigrations, shippedMigrationVersions } from '../src/db/migrations.ts'
+import { adminToken, testApp } from './helpers/app.ts'
+import { freshDatabaseUrl } from './helpers/database.ts'
+
+const engine = { holdSeconds: 120, maxSeatsPerBooking: 10, maxSeatsPerShow: 100_000 }
+
+t.test('/health answers without touching the database', async (t) => {
+  const { db } = createDatabase({ url: 'postgres://nobody@127.0.0.1:1/nowhere' })
+  const app = await buildApp({ db, adminToken, engine, pendingMigrations: async () => await pendingMigrations(db) })
+  t.teardown(async () => { await app.close(); await db.destroy() })
+  const health = await app.inject('/health')
+  t.equal(health.statusCode, 200)
+  t.same(health.json(), { status: 'ok' })
+
+  const ready = await app.inject('/ready')
+  t.equal(ready.statusCode, 503, 'not ready while the database does not answer')
+  t.match(ready.headers['content-type'], /^application\/problem\+json/)
+  t.match(ready.json(), { status: 503, code: 'service_unavailable' })
+})
+
+t.test('/ready is 503 until every migration is applied, then 200', async (t) => {
+  const url = await freshDatabaseUrl(t, { migrated: false })
+  const { db } = createDatabase({ url })
+  const app = await buildApp({ db, adminToken, engine, pendingMigrations: async () => await pendingMigrations(db) })
+  t.teardown(async () => { await app.close(); await db.destroy() })
+
+  const before = await app.inject('/ready')
+  t.equal(before.statusCode, 503)
+  t.match(before.json(), { code: 'service_unavailable', detail: new RegExp(`Migrations pending: ${shippedMigrationVersions()[0]}`) })
+
+  await dbmate(url, ['up'])
+  const after = await app.inject('/ready')
+  t.equal(after.statusCode, 200)
+  t.same(after.json(), { status: 'ready' })
+})
+
+t.test('unknown routes answer a problem', async (t) => {
+  const { app } = await testApp(t)
+  const response = await app.inject('/nope')
+  t.equal(response.statusCode, 404)
+  t.match(response.headers['content-type'], /^application\/problem\+json/)
+  t.match(response.json(), { code: 'route_not_found', status: 404, type: 'urn:booking-api:problem:route_not_found' })
+})
+
+t.test('the OpenAPI document is served at /docs/json', async (t) => {
+  const { app } = await testApp(t)
+  const response = await app.inject('/docs/json')
+  t.equal(response.statusCode, 200)
+  const document = response.json()
+  t.equal(document.openapi, '3.1.0')
+  t.ok(document.components.schemas.Booking, 'Booking is a named component')
+  t.ok(document.components.schemas.Problem, 'Problem is a named component')
+  const docs = await app.inject('/docs/')
+  t.equal(docs.statusCode, 200)
+  t.match(docs.headers['content-type'], /text\/html/)
+})
