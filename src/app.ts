@@ -55,6 +55,8 @@ export async function buildApp (options: AppOptions) {
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
   await app.register(validation, { schemas: components })
+  // Bodies are JSON only; anything else is 415, not a string that fails validation.
+  app.removeContentTypeParser('text/plain')
 
   app.setErrorHandler<FastifyError>(async (error, request, reply) => {
     const body = toProblem(error, request.method)

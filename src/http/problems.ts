@@ -114,7 +114,8 @@ export function toProblem (error: FastifyError & { validation?: AjvError[] }, me
   if (status === 401) return problem(401, 'unauthorized', 'Send Authorization: Bearer <ADMIN_TOKEN>')
   if (status === 413) return problem(413, 'payload_too_large', 'The request body is larger than this API accepts')
   if (status === 415) return problem(415, 'unsupported_media_type', 'Send the body as application/json')
-  if (status === 400) return problem(400, 'validation_failed', error.message)
+  // Fastify's own 400s are about the body as a whole: unparseable or empty JSON.
+  if (status === 400) return problem(400, 'validation_failed', error.message, { errors: [{ path: '/body', message: error.message }] })
   if (status > 400 && status < 500) return problem(status, 'bad_request', error.message)
   if (isDatabaseUnavailable(error)) return problem(503, 'service_unavailable', 'The database is not answering; try again shortly')
   return problem(500, 'internal_error', 'Something went wrong on our side; it has been logged')

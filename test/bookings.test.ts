@@ -1,0 +1,162 @@
+import { sql } from 'kysely'
+import t from 'tap'
+import { createShow, hold, holdOk, sleep, testApp } from './helpers/app.ts'
+import { invariantViolations } from './helpers/invariants.ts'
+
+t.test('a hold by quantity takes the lowest free seats', async (t) => {
+  const { app } = await testApp(t)
+  const show = await createShow(app, { rows: [{ label: 'A', seats: 3 }, { label: 'B', seats: 3 }] })
+  const response = await hold(app, { show_id: show.id, quantity: 2 })
+  t.equal(response.statusCode, 201)
+  const booking = response.json()
+  t.match(booking, { show_id: show.id, status: 'PENDING', quantity: 2, seats: ['A1', 'A2'], confirmed_at: null, cancelled_at: null })
+  const window = Date.parse(booking.hold_expires_at) - Date.parse(booking.created_at)
+  t.equal(window, 120_000, 'held for HOLD_WINDOW_SECONDS')
+  t.match((await holdOk(app, { show_id: show.id, seats: ['B1'] })).seats, ['B1'])
+  t.same((await holdOk(app, { show_id: show.id, quantity: 3 })).seats, ['A3', 'B2', 'B3'], 'skipping held seats, in seat order')
+  t.same((await app.inject(`/bookings/${booking.id}`)).json(), booking)
+})
+
+t.test('a hold by labels is all or none and names the seats that are not free', async (t) => {
+  const { app } = await testApp(t)
+  const show = await createShow(app, { total_seats: 5 })
+  t.same((await holdOk(app, { show_id: show.id, seats: ['4', '2'] })).seats, ['2', '4'])
+  const response = await hold(app, { show_id: show.id, seats: ['1', '2', '4', '9'] })
+  t.equal(response.statusCode, 409)
+  t.match(response.json(), { code: 'seats_unavailable', unavailable: ['2', '4', '9'] })
+  t.same((await app.inject(`/shows/${show.id}/availability`)).json().availability, { total: 5, available: 3, held: 2, booked: 0 }, 'seat 1 was not held')
+})
+
+t.test('holds answer the contract\'s errors', async (t) => {
+  const { app, db } = await testApp(t, { maxSeatsPerBooking: 4 })
+  const show = await createShow(app, { total_seats: 3 })
+
+  const insufficient = await hold(app, { show_id: show.id, quantity: 4 })
+  t.equal(insufficient.statusCode, 409)
+  t.match(insufficient.json(), { code: 'insufficient_seats', available: 3, type: 'urn:booking-api:problem:insufficient_seats' })
+  await holdOk(app, { show_id: show.id, quantity: 2 })
+  t.match((await hold(app, { show_id: show.id, quantity: 2 })).json(), { code: 'insufficient_seats', available: 1 })
+
+  const missing = await hold(app, { show_id: '00000000-0000-4000-8000-000000000000', quantity: 1 })
+  t.equal(missing.statusCode, 404)
+  t.match(missing.json(), { code: 'show_not_found' })
+
+  const started = await createShow(app, { total_seats: 3 })
+  await sql`UPDATE shows SET start_time = now() - interval '1 minute' WHERE id = ${started.id}`.execute(db)
+  for (const body of [{ quantity: 1 }, { seats: ['1'] }]) {
+    const closed = await hold(app, { show_id: started.id, ...body })
+    t.equal(closed.statusCode, 409)
+    t.match(closed.json(), { code: 'sales_closed' })
+  }
+
+  const bad: Array<[unknown, string]> = [
+    [{ show_id: show.id, quantity: 0 }, '/body/quantity'],
+    [{ show_id: show.id, quantity: 5 }, '/body/quantity'],
+    [{ show_id: show.id, quantity: '1' }, '/body/quantity'],
+    [{ show_id: show.id, quantity: 1.5 }, '/body/quantity'],
+    [{ show_id: show.id, seats: [] }, '/body/seats'],
+    [{ show_id: show.id, seats: ['1', '1'] }, '/body/seats'],
+    [{ show_id: show.id, seats: ['1', '2', '3', '4', '5'] }, '/body/seats'],
+    [{ show_id: show.id, seats: ['a1'] }, '/body/seats/0'],
+    [{ show_id: show.id, seats: [1] }, '/body/seats/0'],
+    [{ show_id: show.id, quantity: 1, seats: ['1'] }, '/body/'],
+    [{ show_id: 'nope', quantity: 1 }, '/body/show_id'],
+    [{ quantity: 1 }, '/body/show_id'],
+    [{ show_id: show.id, quantity: 1, note: 'hi' }, '/body/note'],
+    [[], '/body'],
+    ['x', '/body']
+  ]
+  for (const [payload, path] of bad) {
+    const response = await app.inject({ method: 'POST', url: '/bookings', payload: payload as object, headers: { 'content-type': 'application/json' } })
+    t.equal(response.statusCode, 400, JSON.stringify(payload))
+    const problem = response.json()
+    t.match(problem, { code: 'validation_failed', status: 400 })
+    t.ok(problem.errors.some((error: { path: string }) => error.path.startsWith(path)), `${JSON.stringify(payload)}: ${JSON.stringify(problem.errors)}`)
+  }
+  const empty = await app.inject({ method: 'POST', url: '/bookings' })
+  t.equal(empty.statusCode, 400)
+  t.same((await app.inject(`/shows/${show.id}/availability`)).json().availability, { total: 3, available: 1, held: 2, booked: 0 }, 'no bad request held anything')
+})
+
+t.test('confirm and cancel, each idempotent', async (t) => {
+  const { app, db } = await testApp(t)
+  const show = await createShow(app, { total_seats: 4 })
+  const booking = await holdOk(app, { show_id: show.id, quantity: 2 })
+
+  const confirmed = await app.inject({ method: 'POST', url: `/bookings/${booking.id}/confirm` })
+  t.equal(confirmed.statusCode, 200)
+  t.match(confirmed.json(), { id: booking.id, status: 'CONFIRMED', seats: ['1', '2'], confirmed_at: String, cancelled_at: null })
+  const again = await app.inject({ method: 'POST', url: `/bookings/${booking.id}/confirm` })
+  t.equal(again.statusCode, 200)
+  t.same(again.json(), confirmed.json())
+  const seats = (await app.inject(`/shows/${show.id}/seats`)).json().items.map((seat: { status: string }) => seat.status)
+  t.same(seats, ['BOOKED', 'BOOKED', 'AVAILABLE', 'AVAILABLE'])
+
+  const cancelled = await app.inject({ method: 'POST', url: `/bookings/${booking.id}/cancel` })
+  t.equal(cancelled.statusCode, 200)
+  t.match(cancelled.json(), { status: 'CANCELLED', cancelled_at: String, confirmed_at: String, seats: ['1', '2'] })
+  t.same((await app.inject({ method: 'POST', url: `/bookings/${booking.id}/cancel` })).json(), cancelled.json())
+  t.same((await app.inject(`/shows/${show.id}/availability`)).json().availability, { total: 4, available: 4, held: 0, booked: 0 }, 'cancel frees the seats at once')
+  const refused = await app.inject({ method: 'POST', url: `/bookings/${booking.id}/confirm` })
+  t.equal(refused.statusCode, 409)
+  t.match(refused.json(), { code: 'booking_cancelled' })
+
+  const pending = await holdOk(app, { show_id: show.id, seats: ['1'] })
+  t.match((await app.inject({ method: 'POST', url: `/bookings/${pending.id}/cancel` })).json(), { status: 'CANCELLED', confirmed_at: null })
+  t.same((await holdOk(app, { show_id: show.id, seats: ['1'] })).seats, ['1'], 'a cancelled hold\'s seat can be held again')
+
+  for (const id of ['00000000-0000-4000-8000-000000000000', 'nope']) {
+    for (const action of ['', '/confirm', '/cancel']) {
+      const response = await app.inject({ method: action === '' ? 'GET' : 'POST', url: `/bookings/${id}${action}` })
+      t.equal(response.statusCode, 404)
+      t.match(response.json(), { code: 'booking_not_found' })
+    }
+  }
+  t.same(await invariantViolations(db, show.id), [])
+})
+
+t.test('a hold ends exactly at hold_expires_at, before any sweep', async (t) => {
+  const { app, db } = await testApp(t, { holdSeconds: 1 })
+  const show = await createShow(app, { total_seats: 3 })
+  const lapsing = await holdOk(app, { show_id: show.id, seats: ['1', '2'] })
+  const cancelling = await holdOk(app, { show_id: show.id, seats: ['3'] })
+  await sleep(Date.parse(lapsing.hold_expires_at) - Date.now() + 20)
+
+  t.match((await app.inject(`/bookings/${lapsing.id}`)).json(), { status: 'EXPIRED', seats: ['1', '2'] })
+  t.same((await app.inject(`/shows/${show.id}/availability`)).json().availability, { total: 3, available: 3, held: 0, booked: 0 })
+  t.same((await app.inject(`/shows/${show.id}/seats`)).json().items.map((seat: { status: string }) => seat.status), ['AVAILABLE', 'AVAILABLE', 'AVAILABLE'])
+  for (const action of ['confirm', 'cancel']) {
+    const response = await app.inject({ method: 'POST', url: `/bookings/${lapsing.id}/${action}` })
+    t.equal(response.statusCode, 409, action)
+    t.match(response.json(), { code: 'hold_expired' })
+  }
+  t.match((await app.inject({ method: 'POST', url: `/bookings/${cancelling.id}/cancel` })).json(), { code: 'hold_expired' })
+
+  const next = await holdOk(app, { show_id: show.id, seats: ['2'] })
+  const lowest = await holdOk(app, { show_id: show.id, quantity: 2 })
+  t.same(lowest.seats, ['1', '3'], 'lapsed seats are held again, lowest first')
+  t.same((await app.inject({ url: `/admin/shows/${show.id}/bookings?status=EXPIRED`, headers: { authorization: 'Bearer test-admin-token-0123456789' } })).json().items.length, 2)
+
+  const swept = await app.engine.sweepExpiredHolds()
+  t.same(swept, { expired: 2, released: 0, batches: 1 }, 'the sweep finds the seats already taken by others')
+  const stored = await db.selectFrom('bookings').select(['status', 'expired_at', 'hold_expires_at']).where('id', '=', lapsing.id).executeTakeFirstOrThrow()
+  t.equal(stored.status, 'EXPIRED')
+  t.same(stored.expired_at, stored.hold_expires_at)
+  t.match((await app.inject(`/bookings/${lapsing.id}`)).json(), { status: 'EXPIRED', seats: ['1', '2'] }, 'an expired booking still names its seats')
+  t.match((await app.inject(`/bookings/${next.id}`)).json(), { status: 'PENDING', seats: ['2'] })
+  t.same(await invariantViolations(db, show.id), [])
+})
+
+t.test('the sweep releases the seats of lapsed holds', async (t) => {
+  const { app, db } = await testApp(t, { holdSeconds: 1 })
+  const show = await createShow(app, { total_seats: 4 })
+  await holdOk(app, { show_id: show.id, quantity: 3 })
+  const confirmed = await holdOk(app, { show_id: show.id, quantity: 1 })
+  await app.inject({ method: 'POST', url: `/bookings/${confirmed.id}/confirm` })
+  await sleep(1100)
+  t.same(await app.engine.sweepExpiredHolds(2), { expired: 1, released: 3, batches: 1 })
+  const { count } = await db.selectFrom('seats').select((eb) => eb.fn.countAll<string>().as('count'))
+    .where('show_id', '=', show.id).where('booking_id', 'is not', null).executeTakeFirstOrThrow()
+  t.equal(Number(count), 1, 'only the confirmed seat keeps a holder')
+  t.same(await app.engine.sweepExpiredHolds(), { expired: 0, released: 0, batches: 1 })
+})

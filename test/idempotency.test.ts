@@ -1,0 +1,87 @@
+import { sql } from 'kysely'
+import t from 'tap'
+import { createShow, hold, testApp } from './helpers/app.ts'
+
+t.test('the same key and body answer the first response again and hold nothing more', async (t) => {
+  const { app } = await testApp(t)
+  const show = await createShow(app, { total_seats: 10 })
+  const key = { 'idempotency-key': 'order-7f3a-attempt' }
+  const first = await hold(app, { show_id: show.id, quantity: 2 }, key)
+  t.equal(first.statusCode, 201)
+  const retry = await hold(app, { quantity: 2, show_id: show.id }, key)
+  t.equal(retry.statusCode, 201, 'the same body, whatever the order of its fields')
+  t.same(retry.json(), first.json())
+  t.same((await app.inject(`/shows/${show.id}/availability`)).json().availability.held, 2)
+
+  await app.inject({ method: 'POST', url: `/bookings/${first.json().id}/confirm` })
+  t.same((await hold(app, { show_id: show.id, quantity: 2 }, key)).json(), first.json(), 'the first response, even after the booking moved on')
+
+  const reused = await hold(app, { show_id: show.id, quantity: 3 }, key)
+  t.equal(reused.statusCode, 422)
+  t.match(reused.json(), { code: 'idempotency_key_reused', status: 422 })
+
+  const other = await hold(app, { show_id: show.id, quantity: 2 }, { 'idempotency-key': 'another-key' })
+  t.equal(other.statusCode, 201)
+  t.not(other.json().id, first.json().id, 'another key is another hold')
+})
+
+t.test('a refusal is replayed too', async (t) => {
+  const { app } = await testApp(t)
+  const show = await createShow(app, { total_seats: 2 })
+  const key = { 'idempotency-key': 'too-many' }
+  const first = await hold(app, { show_id: show.id, quantity: 3 }, key)
+  t.equal(first.statusCode, 409)
+  t.match(first.json(), { code: 'insufficient_seats', available: 2 })
+  const again = await hold(app, { show_id: show.id, quantity: 3 }, key)
+  t.equal(again.statusCode, 409)
+  t.same(again.json(), first.json())
+})
+
+t.test('concurrent duplicates hold exactly once', async (t) => {
+  const { app, db } = await testApp(t)
+  const show = await createShow(app, { total_seats: 100 })
+  for (let round = 0; round < 5; round++) {
+    const key = { 'idempotency-key': `burst-${round}` }
+    const responses = await Promise.all(Array.from({ length: 20 }, async () => await hold(app, { show_id: show.id, quantity: 2 }, key)))
+    const created = responses.filter((response) => response.statusCode === 201)
+    const inUse = responses.filter((response) => response.statusCode === 409)
+    t.equal(created.length + inUse.length, 20, 'each answers 201 or 409')
+    t.ok(created.length >= 1)
+    t.equal(new Set(created.map((response) => response.json().id)).size, 1, 'every 201 is the same booking')
+    for (const response of inUse) t.match(response.json(), { code: 'idempotency_key_in_use' })
+  }
+  const { rows } = await sql<{ count: number }>`SELECT count(*)::int AS count FROM bookings WHERE show_id = ${show.id}`.execute(db)
+  t.same(rows, [{ count: 5 }], 'one hold per key')
+})
+
+t.test('a key whose request died is taken over after its lease, by the same body only', async (t) => {
+  const { app, db } = await testApp(t)
+  const show = await createShow(app, { total_seats: 5 })
+  const body = { show_id: show.id, quantity: 1 }
+  const { requestHash } = await import('../src/engine/idempotency.ts')
+  await db.insertInto('idempotency_keys').values({
+    key: 'crashed', request_hash: requestHash({ showId: show.id, quantity: 1 }), locked_until: sql<Date>`now() - interval '1 second'`
+  }).execute()
+  const other = await hold(app, { show_id: show.id, quantity: 2 }, { 'idempotency-key': 'crashed' })
+  t.equal(other.statusCode, 422)
+  const taken = await hold(app, body, { 'idempotency-key': 'crashed' })
+  t.equal(taken.statusCode, 201)
+  await db.updateTable('idempotency_keys').set({ created_at: sql<Date>`now() - interval '25 hours'` }).where('key', '=', 'crashed').execute()
+  const fresh = await hold(app, { show_id: show.id, quantity: 2 }, { 'idempotency-key': 'crashed' })
+  t.equal(fresh.statusCode, 201, 'after 24 hours the key is new again')
+  t.not(fresh.json().id, taken.json().id)
+  t.equal(await app.engine.forgetOldIdempotencyKeys(), 0)
+  await db.updateTable('idempotency_keys').set({ created_at: sql<Date>`now() - interval '25 hours'` }).execute()
+  t.equal(await app.engine.forgetOldIdempotencyKeys(), 1, 'old keys are forgotten by the sweep')
+})
+
+t.test('a malformed key is a validation error', async (t) => {
+  const { app } = await testApp(t)
+  const show = await createShow(app, { total_seats: 5 })
+  for (const key of ['has space', 'x'.repeat(256), 'tab\tkey', 'ünïcode']) {
+    const response = await hold(app, { show_id: show.id, quantity: 1 }, { 'idempotency-key': key })
+    t.equal(response.statusCode, 400, JSON.stringify(key).slice(0, 40))
+    t.match(response.json(), { code: 'validation_failed', errors: [{ path: '/headers/idempotency-key' }] })
+  }
+  t.same((await app.inject(`/shows/${show.id}/availability`)).json().availability.held, 0)
+})
