@@ -18,7 +18,7 @@ function readConfig (): Config {
 
 const config = readConfig()
 const target = await resolveDatabase(config, { log: (message) => process.stdout.write(`${message}\n`) })
-const { db } = createDatabase({ url: target.url, ssl: config.PGSSL, poolMax: config.PGPOOL_MAX })
+const { db, pool } = createDatabase({ url: target.url, ssl: config.PGSSL, poolMax: config.PGPOOL_MAX })
 const app = await buildApp({
   db,
   adminToken: config.ADMIN_TOKEN,
@@ -30,6 +30,7 @@ const app = await buildApp({
   pendingMigrations: async () => await pendingMigrations(db),
   logger: { level: config.LOG_LEVEL, redact: ['req.headers.authorization'] }
 })
+pool.on('error', (error) => app.log.warn({ err: error }, 'an idle database connection failed; the pool replaces it'))
 if (config.ADMIN_TOKEN_GENERATED) {
   app.log.warn(`ADMIN_TOKEN is not set; this process made one: ${config.ADMIN_TOKEN}`)
 }

@@ -5,7 +5,7 @@ import { dbmate, pendingMigrations, shippedMigrationVersions } from '../src/db/m
 import { freshDatabaseUrl } from './helpers/database.ts'
 
 t.test('migrations go up, down and up again', async (t) => {
-  const url = await freshDatabaseUrl(t, { migrated: false })
+  const url = await freshDatabaseUrl({ migrated: false })
   const { db } = createDatabase({ url })
   t.teardown(async () => await db.destroy())
   const tables = async () => (await sql<{ name: string }>`

@@ -22,7 +22,7 @@ t.test('/health answers without touching the database', async (t) => {
 })
 
 t.test('/ready is 503 until every migration is applied, then 200', async (t) => {
-  const url = await freshDatabaseUrl(t, { migrated: false })
+  const url = await freshDatabaseUrl({ migrated: false })
   const { db } = createDatabase({ url })
   const app = await buildApp({ db, adminToken, engine, pendingMigrations: async () => await pendingMigrations(db) })
   t.teardown(async () => { await app.close(); await db.destroy() })

@@ -45,7 +45,7 @@ export function createPool (options: DatabaseOptions): pg.Pool {
   const ssl = options.ssl === true || ['require', 'verify-ca', 'verify-full'].includes(sslmode)
     ? { rejectUnauthorized: sslmode === 'verify-full' }
     : undefined
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: url.toString(),
     ssl,
     max: options.poolMax ?? 10,
@@ -56,6 +56,10 @@ export function createPool (options: DatabaseOptions): pg.Pool {
     statement_timeout: 15_000,
     idle_in_transaction_session_timeout: 15_000
   })
+  // An idle connection that the server drops (a restart, say) is replaced by the pool; without a
+  // listener its error would crash the process.
+  pool.on('error', () => {})
+  return pool
 }
 
 export function createDatabase (options: DatabaseOptions): { db: Database, pool: pg.Pool } {

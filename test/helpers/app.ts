@@ -25,7 +25,7 @@ export interface TestApp {
 
 /** The whole application on a database of its own, closed when the test ends. */
 export async function testApp (t: Test, options: TestAppOptions = {}): Promise<TestApp> {
-  const url = options.url ?? await freshDatabaseUrl(t)
+  const url = options.url ?? await freshDatabaseUrl()
   const { db } = createDatabase({ url, poolMax: options.poolMax ?? 10 })
   const app = await buildApp({
     db,

@@ -56,15 +56,16 @@ async function ensureTemplate (adminUrl: string): Promise<void> {
   })
 }
 
-/** A new database of this test's own, dropped when the test ends; migrated unless `migrated` is false. */
-export async function freshDatabaseUrl (t: Test, { migrated = true } = {}): Promise<string> {
+/** A new database of this test's own, dropped when the file ends; migrated unless `migrated` is false. */
+export async function freshDatabaseUrl ({ migrated = true } = {}): Promise<string> {
   const adminUrl = await serverUrl()
   const name = `test_${randomBytes(6).toString('hex')}`
   if (migrated) await ensureTemplate(adminUrl)
   await withClient(adminUrl, async (client) => {
     await client.query(migrated ? `CREATE DATABASE ${name} TEMPLATE ${templateName}` : `CREATE DATABASE ${name}`)
   })
-  t.teardown(async () => {
+  // Dropped when the whole file is done, after every test's own teardown has closed its pools.
+  tap.teardown(async () => {
     await withClient(adminUrl, async (client) => await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
   })
   return withDatabaseName(adminUrl, name)
@@ -72,7 +73,7 @@ export async function freshDatabaseUrl (t: Test, { migrated = true } = {}): Prom
 
 /** A Kysely instance on a fresh migrated database, destroyed when the test ends. */
 export async function freshDatabase (t: Test, { poolMax = 10 } = {}): Promise<{ db: Database, url: string }> {
-  const url = await freshDatabaseUrl(t)
+  const url = await freshDatabaseUrl()
   const { db } = createDatabase({ url, poolMax })
   t.teardown(async () => await db.destroy())
   return { db, url }
