@@ -58,6 +58,12 @@ export async function buildApp (options: AppOptions) {
   // Bodies are JSON only; anything else is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain')
 
+  // While closing, answers to requests still in flight end their connection, so that keep-alive
+  // sockets do not hold a graceful shutdown open for Fastify's 72 s keep-alive timeout.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onSend', async (_request, reply) => { if (closing) reply.header('connection', 'close') })
+
   app.setErrorHandler<FastifyError>(async (error, request, reply) => {
     const body = toProblem(error, request.method)
     if (body.status >= 500) request.log.error({ err: error }, 'request failed')

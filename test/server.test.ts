@@ -1,0 +1,52 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { freePort } from '../src/db/embedded.ts'
+import { freshDatabaseUrl } from './helpers/database.ts'
+
+const serverPath = fileURLToPath(new URL('../src/server.ts', import.meta.url))
+
+t.test('the server process serves, logs its generated admin token once, and stops gracefully on SIGTERM', async (t) => {
+  const url = await freshDatabaseUrl()
+  const port = await freePort()
+  // Not under tap's coverage: that child would load the sources through another loader.
+  const { NODE_OPTIONS: _options, NODE_V8_COVERAGE: _coverage, ADMIN_TOKEN: _token, ...env } = process.env
+  const server = spawn(process.execPath, ['--import=tsx', serverPath], {
+    env: { ...env, DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', EXPIRY_JOB_INTERVAL_SECONDS: '1' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  server.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  server.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  t.teardown(() => { server.kill('SIGKILL') })
+
+  const deadline = Date.now() + 30_000
+  while (!output.includes('Server listening') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+  t.match(output, /Server listening/, 'it listens')
+  const tokens = [...output.matchAll(/this process made one: (\S+?)"/g)].map((match) => match[1])
+  t.equal(tokens.length, 1, 'the generated admin token is logged once')
+  const base = `http://127.0.0.1:${port}`
+
+  t.same(await (await fetch(`${base}/health`)).json(), { status: 'ok' })
+  t.same(await (await fetch(`${base}/ready`)).json(), { status: 'ready' })
+  const created = await fetch(`${base}/admin/shows`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tokens[0]}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'Live', start_time: new Date(Date.now() + 3600_000).toISOString(), total_seats: 100_000 })
+  })
+  t.equal(created.status, 201, 'the generated token opens the admin API')
+  const show = await created.json() as { id: string }
+
+  // A request in flight when SIGTERM arrives still gets its answer.
+  const inFlight = fetch(`${base}/shows/${show.id}/seats`)
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  server.kill('SIGTERM')
+  const response = await inFlight
+  t.equal(response.status, 200)
+  t.equal(((await response.json()) as { items: unknown[] }).items.length, 100_000)
+  const [code] = await once(server, 'exit')
+  t.equal(code, 0, 'exits cleanly')
+  t.match(output, /shutting down/)
+  t.notMatch(output, new RegExp(`Bearer ${tokens[0]}`), 'the token is never logged from a request')
+})
