@@ -47,6 +47,6 @@ export function Page<T extends TSchema> (id: string, item: T, description: strin
 
 /** A path id: any string, so that a malformed id answers 404 like an unknown one. */
 export const IdParams = Type.Object({
-  id: Type.String({ maxLength: 200, description: 'A UUID; anything else is simply not found' })
+  id: Type.String({ description: 'A UUID; anything else is simply not found' })
 })
 export type IdParams = Static<typeof IdParams>

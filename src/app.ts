@@ -36,7 +36,8 @@ export async function buildApp (options: AppOptions) {
     // Never trust a client-sent request id in logs; generate our own.
     genReqId: () => crypto.randomUUID(),
     bodyLimit: 64 * 1024,
-    routerOptions: { ignoreTrailingSlash: true }
+    // Long path ids are still answered as not found by their route, not as an unknown route.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(swagger, {

@@ -105,9 +105,9 @@ t.test('confirm and cancel, each idempotent', async (t) => {
   t.match((await app.inject({ method: 'POST', url: `/bookings/${pending.id}/cancel` })).json(), { status: 'CANCELLED', confirmed_at: null })
   t.same((await holdOk(app, { show_id: show.id, seats: ['1'] })).seats, ['1'], 'a cancelled hold\'s seat can be held again')
 
-  for (const id of ['00000000-0000-4000-8000-000000000000', 'nope']) {
+  for (const id of ['00000000-0000-4000-8000-000000000000', 'nope', 'x'.repeat(300), "1' OR '1'='1"]) {
     for (const action of ['', '/confirm', '/cancel']) {
-      const response = await app.inject({ method: action === '' ? 'GET' : 'POST', url: `/bookings/${id}${action}` })
+      const response = await app.inject({ method: action === '' ? 'GET' : 'POST', url: `/bookings/${encodeURIComponent(id)}${action}` })
       t.equal(response.statusCode, 404)
       t.match(response.json(), { code: 'booking_not_found' })
     }

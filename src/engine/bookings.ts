@@ -88,6 +88,12 @@ export async function listShowBookings (db: Database, showId: string, options: {
   return toPage(rows, options.limit ?? defaultPageSize, (row) => [row.created_at.toISOString(), row.id], toBooking)
 }
 
+/** The booking a data-modifying CTE returned, with its seat labels. */
+const bookingFrom = (cte: string) => sql`
+  SELECT b.id, b.show_id, b.status, b.quantity, ${seatLabels} AS seats,
+         b.hold_expires_at, b.created_at, b.confirmed_at, b.cancelled_at
+  FROM ${sql.table(cte)} b`
+
 /**
  * Confirms a live hold in one statement. It locks the booking, then the seats it still holds, and
  * writes only when it holds all of them: a hold that lapsed, or whose seat another hold took the
@@ -118,9 +124,7 @@ const confirmStatement = (id: string) => sql<BookingRow>`
     WHERE bookings.id = confirmable.id
     RETURNING bookings.*
   )
-  SELECT b.id, b.show_id, b.status, b.quantity, ${seatLabels} AS seats,
-         b.hold_expires_at, b.created_at, b.confirmed_at, b.cancelled_at
-  FROM confirmed b`
+  ${bookingFrom('confirmed')}`
 
 /** Cancels a live hold or a confirmed booking and gives its seats back, in one statement. */
 const cancelStatement = (id: string) => sql<BookingRow>`
@@ -139,9 +143,7 @@ const cancelStatement = (id: string) => sql<BookingRow>`
     WHERE bookings.id = target.id
     RETURNING bookings.*
   )
-  SELECT b.id, b.show_id, b.status, b.quantity, ${seatLabels} AS seats,
-         b.hold_expires_at, b.created_at, b.confirmed_at, b.cancelled_at
-  FROM cancelled b`
+  ${bookingFrom('cancelled')}`
 
 export async function confirmBooking (db: Database, id: string): Promise<Booking> {
   if (!isUuid(id)) throw bookingNotFound(id)
