@@ -6,7 +6,7 @@ SHELL := /bin/bash
 TSX := node --import tsx
 DBMATE := npx dbmate --migrations-dir db/migrations
 
-.PHONY: help install start test migrate rollback status new-migration codegen openapi generate check-generated typecheck clean
+.PHONY: help install start test migrate rollback status new-migration codegen openapi client lint-openapi generate check-generated typecheck clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-16s %s\n", $$1, $$2 }'
@@ -42,10 +42,18 @@ codegen: install ## Regenerate src/db/types.ts and db/schema.sql from the migrat
 openapi: install ## Regenerate openapi.yaml from the routes' TypeBox schemas
 	$(TSX) scripts/openapi.ts
 
-generate: codegen openapi ## Regenerate every generated file
+client: openapi ## Regenerate the typed client's types (api/client/openapi.ts) from openapi.yaml
+	npx openapi-typescript openapi.yaml -o api/client/openapi.ts
+
+lint-openapi: openapi ## Lint openapi.yaml with Redocly (rules in redocly.yaml)
+	npx redocly lint openapi.yaml --format=stylish
+
+generate: codegen openapi client ## Regenerate every generated file
+
+GENERATED := openapi.yaml api/client/openapi.ts src/db/types.ts db/schema.sql
 
 check-generated: generate ## Fail when a generated file differs from what the code and migrations produce
-	@git diff --exit-code -- openapi.yaml src/db/types.ts db/schema.sql || { echo 'Generated files are stale: run make generate and commit the result.' >&2; exit 1; }
+	@git diff --exit-code -- $(GENERATED) || { echo 'Generated files are stale: run make generate and commit the result.' >&2; exit 1; }
 
 typecheck: install ## Type-check everything (TypeScript strict)
 	npx tsc --noEmit -p .

@@ -18,7 +18,22 @@ export const Booking = Type.Object({
   created_at: Timestamp,
   confirmed_at: NullableTimestamp,
   cancelled_at: NullableTimestamp
-}, { $id: 'Booking', title: 'Booking', additionalProperties: false })
+}, {
+  $id: 'Booking',
+  title: 'Booking',
+  additionalProperties: false,
+  examples: [{
+    id: '5d0f3c2e-91a7-4f57-8a51-c1f1e5f0b2d4',
+    show_id: '0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10',
+    status: 'PENDING',
+    quantity: 2,
+    seats: ['A1', 'A2'],
+    hold_expires_at: '2026-11-25T10:02:00.000Z',
+    created_at: '2026-11-25T10:00:00.000Z',
+    confirmed_at: null,
+    cancelled_at: null
+  }]
+})
 export type Booking = Static<typeof Booking>
 
 const ShowId = Type.String({ format: 'uuid', description: 'The show to hold seats of', examples: ['0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10'] })
@@ -26,7 +41,12 @@ const ShowId = Type.String({ format: 'uuid', description: 'The show to hold seat
 export const HoldByQuantityRequest = Type.Object({
   show_id: ShowId,
   quantity: Type.Integer({ minimum: 1, description: 'Any free seats, the lowest in seat order; at most MAX_SEATS_PER_BOOKING (10 by default)', examples: [2] })
-}, { $id: 'HoldByQuantityRequest', title: 'HoldByQuantityRequest', additionalProperties: false })
+}, {
+  $id: 'HoldByQuantityRequest',
+  title: 'HoldByQuantityRequest',
+  additionalProperties: false,
+  examples: [{ show_id: '0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10', quantity: 2 }]
+})
 
 export const HoldBySeatsRequest = Type.Object({
   show_id: ShowId,
@@ -36,7 +56,12 @@ export const HoldBySeatsRequest = Type.Object({
     description: 'Exactly these seat labels, all or none; at most MAX_SEATS_PER_BOOKING. A label the show does not have is answered as unavailable.',
     examples: [['A1', 'A2']]
   })
-}, { $id: 'HoldBySeatsRequest', title: 'HoldBySeatsRequest', additionalProperties: false })
+}, {
+  $id: 'HoldBySeatsRequest',
+  title: 'HoldBySeatsRequest',
+  additionalProperties: false,
+  examples: [{ show_id: '0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10', seats: ['A1', 'A2'] }]
+})
 
 export const CreateBookingRequest = Type.Union([Type.Ref(HoldByQuantityRequest), Type.Ref(HoldBySeatsRequest)], {
   $id: 'CreateBookingRequest',

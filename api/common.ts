@@ -24,7 +24,15 @@ export const Problem = Type.Object({
   $id: 'Problem',
   title: 'Problem',
   description: 'RFC 9457 problem details, served as application/problem+json',
-  additionalProperties: false
+  additionalProperties: false,
+  examples: [{
+    type: 'urn:booking-api:problem:insufficient_seats',
+    title: 'Not enough free seats',
+    status: 409,
+    detail: 'Asked for 4 seats, 2 are free',
+    code: 'insufficient_seats',
+    available: 2
+  }]
 })
 export type Problem = Static<typeof Problem>
 

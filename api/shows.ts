@@ -13,7 +13,19 @@ export const Show = Type.Object({
     description: '`numbered`: seats 1..N. `rows`: seats labelled row then number, A1..A20'
   }),
   created_at: Timestamp
-}, { $id: 'Show', title: 'Show', additionalProperties: false })
+}, {
+  $id: 'Show',
+  title: 'Show',
+  additionalProperties: false,
+  examples: [{
+    id: '0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10',
+    name: 'Coldplay — Mumbai, night 1',
+    start_time: '2026-12-31T20:00:00.000Z',
+    total_seats: 500,
+    layout: 'rows',
+    created_at: '2026-11-25T09:30:00.000Z'
+  }]
+})
 export type Show = Static<typeof Show>
 
 export const Availability = Type.Object({
@@ -63,7 +75,12 @@ export const CreateNumberedShowRequest = Type.Object({
   name: ShowName,
   start_time: StartTime,
   total_seats: Type.Integer({ minimum: 1, description: 'Seats labelled 1..N; at most MAX_SEATS_PER_SHOW (100000 by default)', examples: [500] })
-}, { $id: 'CreateNumberedShowRequest', title: 'CreateNumberedShowRequest', additionalProperties: false })
+}, {
+  $id: 'CreateNumberedShowRequest',
+  title: 'CreateNumberedShowRequest',
+  additionalProperties: false,
+  examples: [{ name: 'Bus 42, Pune to Goa', start_time: '2026-12-31T21:00:00Z', total_seats: 40 }]
+})
 
 export const CreateRowsShowRequest = Type.Object({
   name: ShowName,
@@ -73,7 +90,12 @@ export const CreateRowsShowRequest = Type.Object({
     maxItems: 200,
     description: 'Seats labelled row then number (A1..A20); the total is the sum and obeys MAX_SEATS_PER_SHOW'
   })
-}, { $id: 'CreateRowsShowRequest', title: 'CreateRowsShowRequest', additionalProperties: false })
+}, {
+  $id: 'CreateRowsShowRequest',
+  title: 'CreateRowsShowRequest',
+  additionalProperties: false,
+  examples: [{ name: 'Coldplay — Mumbai, night 1', start_time: '2026-12-31T20:00:00Z', rows: [{ label: 'A', seats: 20 }, { label: 'B', seats: 24 }] }]
+})
 
 export const CreateShowRequest = Type.Union([Type.Ref(CreateNumberedShowRequest), Type.Ref(CreateRowsShowRequest)], {
   $id: 'CreateShowRequest',

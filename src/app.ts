@@ -44,6 +44,8 @@ export async function buildApp (options: AppOptions) {
     openapi: {
       openapi: '3.1.0',
       info: documentInfo,
+      // Relative, so that "Try it out" in /docs calls the server that serves the page.
+      servers: [{ url: '/', description: 'The server serving this document' }],
       tags,
       components: {
         securitySchemes: {

@@ -71,12 +71,11 @@ function quantityStatement (showId: string, quantity: number, holdSeconds: numbe
     LIMIT ${quantity}
     ${lock}
   ), lapsed AS (
-    -- Found through seats_held_idx; the re-check after a lock wait also accepts a seat the sweep
-    -- released meanwhile, which was free all along.
+    -- Through seats_held_idx. Ordering by seat_no + 0 keeps the planner off the primary key's
+    -- order, which a new show's missing statistics would make it walk seat by seat.
     SELECT seat_no, label FROM seats
-    WHERE show_id = ${showId} AND (booking_id IS NULL OR hold_expires_at <= now()) AND EXISTS (SELECT FROM show)
-      AND seat_no IN (SELECT seat_no FROM seats WHERE show_id = ${showId} AND hold_expires_at <= now())
-    ORDER BY seat_no
+    WHERE show_id = ${showId} AND hold_expires_at <= now() AND EXISTS (SELECT FROM show)
+    ORDER BY seat_no + 0
     LIMIT ${quantity}
     ${lock}
   ), picked AS (
@@ -152,9 +151,15 @@ export async function placeHold (db: Database, request: HoldRequest, holdSeconds
   const fastBooking = held(fast)
   if (fastBooking !== undefined) return fastBooking
 
-  const exact = await attempt(db, quantityStatement(request.showId, request.quantity, holdSeconds, true), inTransaction)
-  if (exact.show_open === 0) throw await whyShowClosed(db, request.showId)
-  const booking = held(exact)
-  if (booking !== undefined) return booking
-  throw new EngineError('insufficient_seats', `Asked for ${request.quantity} seats, ${exact.found} are free`, { available: exact.found })
+  // A lapsed seat that the sweep releases while this pass waits for its lock is re-checked as a
+  // held one and passed over, though free all along; a second exact pass sees it as free.
+  let available = 0
+  for (let pass = 0; pass < 2; pass++) {
+    const exact = await attempt(db, quantityStatement(request.showId, request.quantity, holdSeconds, true), inTransaction)
+    if (exact.show_open === 0) throw await whyShowClosed(db, request.showId)
+    const booking = held(exact)
+    if (booking !== undefined) return booking
+    available = exact.found
+  }
+  throw new EngineError('insufficient_seats', `Asked for ${request.quantity} seats, ${available} are free`, { available })
 }

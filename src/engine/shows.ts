@@ -56,9 +56,6 @@ export async function createShow (db: Database, input: CreateShowRequest, maxSea
         .columns(['show_id', 'seat_no', 'label', 'row_label', 'number'])
         .expression(seats))
       .selectFrom('show').selectAll().executeTakeFirstOrThrow()
-    // Until the planner's statistics know the new show, it estimates it at a handful of seats and
-    // may walk all of them for every hold; sales may open the moment the show exists.
-    await sql`ANALYZE seats`.execute(db)
     return toShow(show)
   } catch (error) {
     // Row labels such as "1" and "11" can both make seat label "112".

@@ -12,4 +12,15 @@ export function jsonResponse<T extends TSchema> (schema: T, description: string)
 }
 
 export const validationFailed = problemResponse('validation_failed: the request does not match the schema; `errors` lists each problem')
-export const serviceUnavailable = problemResponse('service_unavailable: the database is not answering; retry after Retry-After seconds')
+
+/** What a route that uses the database may answer besides its own outcomes. */
+export const databaseProblems = {
+  503: problemResponse('service_unavailable: the database is not answering; retry after Retry-After seconds')
+}
+
+/** What a route that takes a body may answer: a body that is invalid or not JSON, too large, or of another type. */
+export const bodyProblems = {
+  400: validationFailed,
+  413: problemResponse('payload_too_large: the body is larger than 64 KiB'),
+  415: problemResponse('unsupported_media_type: send the body as application/json')
+}

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { BookingListQuery, BookingPage, CreateShowRequest, IdParams, PageQuery, Show, ShowWithStatsPage } from '../../api/index.ts'
 import type { BookingEngine } from '../engine/index.ts'
-import { jsonResponse, problemResponse, validationFailed } from '../http/responses.ts'
+import { bodyProblems, databaseProblems, jsonResponse, problemResponse, validationFailed } from '../http/responses.ts'
 
 const unauthorized = problemResponse('unauthorized: missing or wrong `Authorization: Bearer <ADMIN_TOKEN>`')
 const security = [{ adminToken: [] }]
@@ -23,8 +23,9 @@ const admin: FastifyPluginAsyncTypebox<{ engine: BookingEngine, adminToken: stri
       body: Type.Ref(CreateShowRequest),
       response: {
         201: jsonResponse(Type.Ref(Show), 'The new show'),
-        400: validationFailed,
-        401: unauthorized
+        ...bodyProblems,
+        401: unauthorized,
+        ...databaseProblems
       }
     }
   }, async (request, reply) => await reply.code(201).send(await engine.createShow(request.body as CreateShowRequest)))
@@ -39,7 +40,8 @@ const admin: FastifyPluginAsyncTypebox<{ engine: BookingEngine, adminToken: stri
       response: {
         200: jsonResponse(Type.Ref(ShowWithStatsPage), 'A page of shows'),
         400: validationFailed,
-        401: unauthorized
+        401: unauthorized,
+        ...databaseProblems
       }
     }
   }, async (request) => await engine.listAllShows(request.query.limit, request.query.cursor))
@@ -56,7 +58,8 @@ const admin: FastifyPluginAsyncTypebox<{ engine: BookingEngine, adminToken: stri
         200: jsonResponse(Type.Ref(BookingPage), 'A page of bookings'),
         400: validationFailed,
         401: unauthorized,
-        404: problemResponse('show_not_found: no show with this id')
+        404: problemResponse('show_not_found: no show with this id'),
+        ...databaseProblems
       }
     }
   }, async (request) => await engine.listShowBookings(request.params.id, request.query))

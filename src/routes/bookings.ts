@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { Booking, CreateBookingRequest, IdempotencyHeaders, IdParams } from '../../api/index.ts'
 import type { BookingEngine, HoldRequest } from '../engine/index.ts'
-import { jsonResponse, problemResponse, validationFailed } from '../http/responses.ts'
+import { bodyProblems, databaseProblems, jsonResponse, problemResponse } from '../http/responses.ts'
 
 const bookingNotFound = problemResponse('booking_not_found: no booking with this id (a malformed id too)')
 
@@ -11,16 +11,18 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
     schema: {
       operationId: 'createBooking',
       tags: ['bookings'],
+      security: [],
       summary: 'Hold seats: any `quantity` of free seats, or exactly the labelled `seats`',
       description: 'The hold lasts HOLD_WINDOW_SECONDS (120 by default): confirm it before `hold_expires_at`, or it lapses and its seats are free again.',
       headers: IdempotencyHeaders,
       body: Type.Ref(CreateBookingRequest),
       response: {
         201: jsonResponse(Type.Ref(Booking), 'The hold: a PENDING booking'),
-        400: validationFailed,
+        ...bodyProblems,
         404: problemResponse('show_not_found: no show with this show_id'),
         409: problemResponse('insufficient_seats (with `available`), seats_unavailable (with `unavailable`), sales_closed (the show has started), or idempotency_key_in_use'),
-        422: problemResponse('idempotency_key_reused: this Idempotency-Key came with another body')
+        422: problemResponse('idempotency_key_reused: this Idempotency-Key came with another body'),
+        ...databaseProblems
       }
     }
   }, async (request, reply) => {
@@ -36,9 +38,10 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
     schema: {
       operationId: 'getBooking',
       tags: ['bookings'],
+      security: [],
       summary: 'One booking; a lapsed hold reads EXPIRED',
       params: IdParams,
-      response: { 200: jsonResponse(Type.Ref(Booking), 'The booking'), 404: bookingNotFound }
+      response: { 200: jsonResponse(Type.Ref(Booking), 'The booking'), 404: bookingNotFound, ...databaseProblems }
     }
   }, async (request) => await engine.getBooking(request.params.id))
 
@@ -46,12 +49,15 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
     schema: {
       operationId: 'confirmBooking',
       tags: ['bookings'],
+      security: [],
       summary: 'Confirm a hold: its seats become BOOKED (200 again when already confirmed)',
       params: IdParams,
       response: {
         200: jsonResponse(Type.Ref(Booking), 'The CONFIRMED booking'),
+        ...bodyProblems,
         404: bookingNotFound,
-        409: problemResponse('hold_expired: the hold ended first; booking_cancelled: it was cancelled')
+        409: problemResponse('hold_expired: the hold ended first; booking_cancelled: it was cancelled'),
+        ...databaseProblems
       }
     }
   }, async (request) => await engine.confirm(request.params.id))
@@ -60,12 +66,15 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
     schema: {
       operationId: 'cancelBooking',
       tags: ['bookings'],
+      security: [],
       summary: 'Cancel a hold or a confirmed booking: its seats are free at once (200 again when already cancelled)',
       params: IdParams,
       response: {
         200: jsonResponse(Type.Ref(Booking), 'The CANCELLED booking'),
+        ...bodyProblems,
         404: bookingNotFound,
-        409: problemResponse('hold_expired: the hold had already ended')
+        409: problemResponse('hold_expired: the hold had already ended'),
+        ...databaseProblems
       }
     }
   }, async (request) => await engine.cancel(request.params.id))

@@ -14,6 +14,7 @@ const operations: FastifyPluginAsyncTypebox<OperationsOptions> = async (app, { p
     schema: {
       operationId: 'getHealth',
       tags: ['operations'],
+      security: [],
       summary: 'Liveness: the process is up (no database call)',
       response: { 200: jsonResponse(Type.Ref(Health), 'The process is up') }
     }
@@ -23,6 +24,7 @@ const operations: FastifyPluginAsyncTypebox<OperationsOptions> = async (app, { p
     schema: {
       operationId: 'getReady',
       tags: ['operations'],
+      security: [],
       summary: 'Readiness: the database answers and every migration is applied',
       response: {
         200: jsonResponse(Type.Ref(Ready), 'Ready to serve'),

@@ -4,6 +4,7 @@ import { buildApp, type App } from '../../src/app.ts'
 import { createDatabase, type Database } from '../../src/db/database.ts'
 import { pendingMigrations } from '../../src/db/migrations.ts'
 import { freshDatabaseUrl } from './database.ts'
+import { validateResponses } from './response-validation.ts'
 
 export const adminToken = 'test-admin-token-0123456789'
 export const admin = { authorization: `Bearer ${adminToken}` }
@@ -37,6 +38,7 @@ export async function testApp (t: Test, options: TestAppOptions = {}): Promise<T
     },
     pendingMigrations: async () => await pendingMigrations(db)
   })
+  validateResponses(app, (problem) => t.fail(problem))
   t.teardown(async () => {
     await app.close()
     await db.destroy()

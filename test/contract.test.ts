@@ -1,0 +1,88 @@
+import type { AddressInfo } from 'node:net'
+import { sql } from 'kysely'
+import t from 'tap'
+import { createBookingClient, type Problem } from '../api/client/index.ts'
+import { adminToken, sleep, testApp } from './helpers/app.ts'
+
+/**
+ * The whole booking journey through the client that `make client` generates from openapi.yaml,
+ * against a listening server. It type-checks against the generated types, so a contract change
+ * that breaks clients breaks `make typecheck`; every response is also checked against the
+ * document by testApp's response validation.
+ */
+t.test('the generated client drives the whole journey, errors included', async (t) => {
+  const { app, db } = await testApp(t, { holdSeconds: 2, maxSeatsPerBooking: 4 })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  const admin = createBookingClient(base, { adminToken })
+  const client = createBookingClient(base)
+  const code = (error: Problem | undefined): string | undefined => error?.code
+
+  const startTime = new Date(Date.now() + 86400_000).toISOString()
+  const created = await admin.POST('/admin/shows', {
+    body: { name: 'Contract night', start_time: startTime, rows: [{ label: 'A', seats: 3 }, { label: 'B', seats: 3 }] }
+  })
+  t.equal(created.response.status, 201)
+  const show = created.data!
+  t.equal(show.layout, 'rows')
+  t.equal(code((await client.POST('/admin/shows', { body: { name: 'x', start_time: startTime, total_seats: 1 } })).error), 'unauthorized')
+  t.equal(code((await admin.POST('/admin/shows', { body: { name: '', start_time: startTime, total_seats: 1 } })).error), 'validation_failed')
+
+  const listed = await client.GET('/shows', { params: { query: { limit: 10 } } })
+  t.ok(listed.data!.items.some((item) => item.id === show.id))
+  t.equal((await client.GET('/shows/{id}', { params: { path: { id: show.id } } })).data!.name, 'Contract night')
+  t.equal(code((await client.GET('/shows/{id}', { params: { path: { id: 'missing' } } })).error), 'show_not_found')
+  const availability = await client.GET('/shows/{id}/availability', { params: { path: { id: show.id } } })
+  t.same(availability.data!.availability, { total: 6, available: 6, held: 0, booked: 0 })
+  const seatMap = await client.GET('/shows/{id}/seats', { params: { path: { id: show.id } } })
+  t.same(seatMap.data!.items.slice(0, 2), [
+    { label: 'A1', row: 'A', number: 1, status: 'AVAILABLE' },
+    { label: 'A2', row: 'A', number: 2, status: 'AVAILABLE' }
+  ])
+
+  const hold = await client.POST('/bookings', {
+    body: { show_id: show.id, quantity: 2 },
+    params: { header: { 'idempotency-key': 'contract-hold-1' } }
+  })
+  t.equal(hold.response.status, 201)
+  const booking = hold.data!
+  t.same(booking.seats, ['A1', 'A2'])
+  const replay = await client.POST('/bookings', { body: { show_id: show.id, quantity: 2 }, params: { header: { 'idempotency-key': 'contract-hold-1' } } })
+  t.equal(replay.data!.id, booking.id)
+  t.equal(code((await client.POST('/bookings', { body: { show_id: show.id, quantity: 1 }, params: { header: { 'idempotency-key': 'contract-hold-1' } } })).error), 'idempotency_key_reused')
+  const bySeats = await client.POST('/bookings', { body: { show_id: show.id, seats: ['B3'] } })
+  t.same(bySeats.data!.seats, ['B3'])
+  const unavailable = await client.POST('/bookings', { body: { show_id: show.id, seats: ['A1', 'B1'] } })
+  t.equal(code(unavailable.error), 'seats_unavailable')
+  t.same(unavailable.error!.unavailable, ['A1'])
+  const insufficient = await client.POST('/bookings', { body: { show_id: show.id, quantity: 4 } })
+  t.equal(code(insufficient.error), 'insufficient_seats')
+  t.equal(insufficient.error!.available, 3)
+  t.equal(code((await client.POST('/bookings', { body: { show_id: '00000000-0000-4000-8000-000000000000', quantity: 1 } })).error), 'show_not_found')
+  t.equal(code((await client.POST('/bookings', { body: { show_id: show.id, quantity: 5 } })).error), 'validation_failed')
+
+  t.equal((await client.GET('/bookings/{id}', { params: { path: { id: booking.id } } })).data!.status, 'PENDING')
+  t.equal(code((await client.GET('/bookings/{id}', { params: { path: { id: 'nope' } } })).error), 'booking_not_found')
+  const confirmed = await client.POST('/bookings/{id}/confirm', { params: { path: { id: booking.id } } })
+  t.equal(confirmed.data!.status, 'CONFIRMED')
+  t.equal((await client.POST('/bookings/{id}/confirm', { params: { path: { id: booking.id } } })).response.status, 200)
+  const cancelled = await client.POST('/bookings/{id}/cancel', { params: { path: { id: booking.id } } })
+  t.equal(cancelled.data!.status, 'CANCELLED')
+  t.equal((await client.POST('/bookings/{id}/cancel', { params: { path: { id: booking.id } } })).response.status, 200)
+  t.equal(code((await client.POST('/bookings/{id}/confirm', { params: { path: { id: booking.id } } })).error), 'booking_cancelled')
+
+  await sleep(Date.parse(bySeats.data!.hold_expires_at) - Date.now() + 20)
+  t.equal(code((await client.POST('/bookings/{id}/confirm', { params: { path: { id: bySeats.data!.id } } })).error), 'hold_expired')
+  t.equal(code((await client.POST('/bookings/{id}/cancel', { params: { path: { id: bySeats.data!.id } } })).error), 'hold_expired')
+
+  await sql`UPDATE shows SET start_time = now() - interval '1 minute' WHERE id = ${show.id}`.execute(db)
+  t.equal(code((await client.POST('/bookings', { body: { show_id: show.id, quantity: 1 } })).error), 'sales_closed')
+
+  const all = await admin.GET('/admin/shows', { params: { query: { limit: 5 } } })
+  t.same(all.data!.items.find((item) => item.id === show.id)!.availability, { total: 6, available: 6, held: 0, booked: 0 })
+  const expired = await admin.GET('/admin/shows/{id}/bookings', { params: { path: { id: show.id }, query: { status: 'EXPIRED' } } })
+  t.same(expired.data!.items.map((item) => item.id), [bySeats.data!.id])
+  t.equal(code((await client.GET('/admin/shows/{id}/bookings', { params: { path: { id: show.id } } })).error), 'unauthorized')
+  t.same((await client.GET('/health')).data, { status: 'ok' })
+  t.same((await client.GET('/ready')).data, { status: 'ready' })
+})

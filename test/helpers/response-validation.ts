@@ -1,0 +1,45 @@
+import { Ajv, type ValidateFunction } from 'ajv'
+import addFormats from 'ajv-formats'
+import type { FastifyInstance } from 'fastify'
+import { components } from '../../api/index.ts'
+
+interface DocumentedResponse {
+  content?: Record<string, { schema: object }>
+}
+
+/**
+ * Checks every response the app sends against the schema its route documents for that status and
+ * content type, so the OpenAPI document cannot drift from what the server does. Routes without a
+ * schema (Swagger UI's static files, unknown routes) are not checked.
+ */
+export function validateResponses (app: FastifyInstance, report: (problem: string) => void): void {
+  const ajv = addFormats.default(new Ajv({ allErrors: true, strict: false }))
+  for (const schema of components) ajv.addSchema(schema)
+  const compiled = new Map<object, ValidateFunction>()
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    const responses = request.routeOptions.schema?.response as Record<string, DocumentedResponse> | undefined
+    if (responses === undefined) return payload
+    const where = `${request.method} ${request.routeOptions.url ?? request.url} answered ${reply.statusCode}`
+    const documented = responses[String(reply.statusCode)]
+    if (documented === undefined) {
+      report(`${where}, a status its route does not document`)
+      return payload
+    }
+    const type = String(reply.getHeader('content-type')).split(';')[0] ?? ''
+    const schema = documented.content?.[type]?.schema
+    if (schema === undefined) {
+      report(`${where} as ${type}, which its route does not document`)
+      return payload
+    }
+    let validate = compiled.get(schema)
+    if (validate === undefined) {
+      validate = ajv.compile(schema)
+      compiled.set(schema, validate)
+    }
+    if (!validate(JSON.parse(String(payload)))) {
+      report(`${where} with a body that does not match its schema: ${ajv.errorsText(validate.errors)}`)
+    }
+    return payload
+  })
+}
