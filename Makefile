@@ -6,7 +6,7 @@ SHELL := /bin/bash
 TSX := node --import tsx
 DBMATE := npx dbmate --migrations-dir db/migrations
 
-.PHONY: help install start test migrate rollback status new-migration codegen openapi client lint-openapi generate check-generated typecheck clean
+.PHONY: help install start test migrate rollback status new-migration codegen openapi client lint-openapi generate check-generated typecheck bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-16s %s\n", $$1, $$2 }'
@@ -57,6 +57,9 @@ check-generated: generate ## Fail when a generated file differs from what the co
 
 typecheck: install ## Type-check everything (TypeScript strict)
 	npx tsc --noEmit -p .
+
+bench: install ## Load-test the API and its database (BENCH_SCALE, BENCH_SECONDS); results in bench/results/
+	$(TSX) scripts/bench.ts
 
 clean: ## Remove the embedded database and test output (not node_modules)
 	rm -rf .data .tap

@@ -111,6 +111,7 @@ CREATE TABLE public.seats (
     CONSTRAINT seats_row_label_check CHECK ((row_label ~ '^[A-Z0-9]{1,4}$'::text)),
     CONSTRAINT seats_seat_no_check CHECK ((seat_no > 0))
 );
+ALTER TABLE ONLY public.seats ALTER COLUMN show_id SET STATISTICS 0;
 
 
 --
@@ -309,4 +310,5 @@ ALTER TABLE ONLY public.seats
 --
 
 INSERT INTO public.schema_migrations (version) VALUES
-    ('20261125000000');
+    ('20261125000000'),
+    ('20261125220000');

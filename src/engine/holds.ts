@@ -61,7 +61,7 @@ const openShow = (showId: string) => sql`show AS (SELECT id FROM shows WHERE id 
  * caller retries with `wait` true: each locked seat is waited for and re-checked (the lock is
  * applied below LIMIT, so seats that turn out taken do not count), and a shortfall then is real.
  */
-function quantityStatement (showId: string, quantity: number, holdSeconds: number, wait: boolean): RawBuilder<HoldResult> {
+export function quantityStatement (showId: string, quantity: number, holdSeconds: number, wait: boolean): RawBuilder<HoldResult> {
   const lock = sql.raw(wait ? 'FOR UPDATE' : 'FOR UPDATE SKIP LOCKED')
   return sql<HoldResult>`
   WITH ${openShow(showId)}, free AS (
