@@ -234,7 +234,7 @@ CREATE INDEX seats_booked_idx ON public.seats USING btree (show_id) WHERE ((book
 -- Name: seats_free_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX seats_free_idx ON public.seats USING btree (show_id, seat_no) WHERE (booking_id IS NULL);
+CREATE INDEX seats_free_idx ON public.seats USING btree (show_id, ((seat_no + 0))) WHERE (booking_id IS NULL);
 
 
 --
@@ -310,5 +310,4 @@ ALTER TABLE ONLY public.seats
 --
 
 INSERT INTO public.schema_migrations (version) VALUES
-    ('20261125000000'),
-    ('20261125220000');
+    ('20261125000000');

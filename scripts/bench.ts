@@ -140,7 +140,9 @@ async function stopChild (child: ChildProcess, exited: Promise<unknown>): Promis
 
 async function startApi (databaseUrl: string): Promise<ApiServer> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  // The same node flags as `make start` (the Makefile passes them), so the footprint measured is the real one.
+  const nodeFlags = (process.env.SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean)
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'src/server.ts'], {
     cwd: root,
     env: childEnv({
       DATABASE_URL: databaseUrl,
@@ -582,7 +584,7 @@ async function pgbenchClients (db: Database): Promise<number> {
   return Math.max(1, Math.min(64, (spare?.slots ?? 64) - 4))
 }
 
-/** The statement with its $n parameters as pgbench variables: -M extended sends them as parameters, like pg does. */
+/** The statement with its $n parameters as pgbench variables: -M prepared sends them as parameters to a statement prepared once per connection, as the server does. */
 function pgbenchScript (db: Database, showId: string): { script: string, defines: string[] } {
   const compiled = quantityStatement(showId, 2, holdSeconds, false).compile(db)
   const script = `${compiled.sql.replace(/\$(\d+)/g, (_, n: string) => `:p${n}`).trim()};\n`
@@ -608,7 +610,7 @@ async function runPgbench (bench: Bench, pgbench: string) {
     const threads = Math.min(2, clients)
     const pgSeconds = Math.max(1, Math.round(seconds))
     say(`› ceiling: pgbench, the API's hold statement, ${clients} clients for ${pgSeconds} s on ${seats} seats`)
-    const args = ['-n', '-M', 'extended', '-f', file, '-c', String(clients), '-j', String(threads), '-T', String(pgSeconds), ...defines, bench.databaseUrl]
+    const args = ['-n', '-M', 'prepared', '-f', file, '-c', String(clients), '-j', String(threads), '-T', String(pgSeconds), ...defines, bench.databaseUrl]
     const { plan, result: { stdout } } = await withPlans(bench, showId, async () => await execFileAsync(pgbench, args, { maxBuffer: 16 * 1024 * 1024 }))
     const transactions = pgbenchFigure(stdout, /number of transactions actually processed: (\d+)/)
     const tps = pgbenchFigure(stdout, /tps = ([\d.]+) \(without initial connection time\)/)
@@ -617,7 +619,7 @@ async function runPgbench (bench: Bench, pgbench: string) {
     const holds = made?.holds ?? 0
     // Once the show runs out, statements hold nothing and run faster: count holds, not statements.
     const holdsPerSecond = transactions > 0 ? round(tps * holds / transactions, 1) : 0
-    return { showId, seats, clients, threads, seconds: pgSeconds, mode: 'extended', transactions, tps: round(tps, 1), holds, holdsPerSecond, plan, script }
+    return { showId, seats, clients, threads, seconds: pgSeconds, mode: 'prepared', transactions, tps: round(tps, 1), holds, holdsPerSecond, plan, script }
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { Config } from '../config.ts'
@@ -36,6 +37,27 @@ export function withDatabaseName (url: string, name: string): string {
   return parsed.toString()
 }
 
+const statementNames = new Map<string, string>()
+
+/**
+ * Makes every parameterised query a named prepared statement on its connection, so PostgreSQL
+ * parses and plans each of our statements once per connection instead of on every request (the
+ * hold statement's planning costs about as much as a third of its execution). The texts come from
+ * the code, never from clients, so the set of names stays small.
+ */
+function prepareStatements (client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown
+  client.query = ((text: unknown, values?: unknown, callback?: unknown) => {
+    if (typeof text !== 'string' || !Array.isArray(values) || values.length === 0) return query(text, values, callback)
+    let name = statementNames.get(text)
+    if (name === undefined) {
+      name = `q${createHash('sha1').update(text).digest('hex').slice(0, 20)}`
+      statementNames.set(text, name)
+    }
+    return query({ name, text, values }, callback)
+  }) as typeof client.query
+}
+
 export function createPool (options: DatabaseOptions): pg.Pool {
   const url = new URL(options.url)
   // The URL's sslmode is dbmate's too; pg gets an explicit ssl setting instead, so that PGSSL and
@@ -56,6 +78,7 @@ export function createPool (options: DatabaseOptions): pg.Pool {
     statement_timeout: 15_000,
     idle_in_transaction_session_timeout: 15_000
   })
+  pool.on('connect', prepareStatements)
   // An idle connection that the server drops (a restart, say) is replaced by the pool; without a
   // listener its error would crash the process.
   pool.on('error', () => {})

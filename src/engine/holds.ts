@@ -65,14 +65,15 @@ export function quantityStatement (showId: string, quantity: number, holdSeconds
   const lock = sql.raw(wait ? 'FOR UPDATE' : 'FOR UPDATE SKIP LOCKED')
   return sql<HoldResult>`
   WITH ${openShow(showId)}, free AS (
+    -- seat_no + 0 is the order of seats_free_idx, and one no other index offers.
     SELECT seat_no, label FROM seats
     WHERE show_id = ${showId} AND booking_id IS NULL AND EXISTS (SELECT FROM show)
-    ORDER BY seat_no
+    ORDER BY seat_no + 0
     LIMIT ${quantity}
     ${lock}
   ), lapsed AS (
     -- Through seats_held_idx. Ordering by seat_no + 0 keeps the planner off the primary key's
-    -- order, which a new show's missing statistics would make it walk seat by seat.
+    -- order, which would walk the show seat by seat.
     SELECT seat_no, label FROM seats
     WHERE show_id = ${showId} AND hold_expires_at <= now() AND EXISTS (SELECT FROM show)
     ORDER BY seat_no + 0

@@ -56,6 +56,11 @@ export async function createShow (db: Database, input: CreateShowRequest, maxSea
         .columns(['show_id', 'seat_no', 'label', 'row_label', 'number'])
         .expression(seats))
       .selectFrom('show').selectAll().executeTakeFirstOrThrow()
+    // Fresh statistics keep the planner on seats_free_idx's order for the new show's holds, even
+    // where autovacuum is off or has not yet run; sales may open the moment the answer arrives.
+    // It samples the table (a few milliseconds whatever its size), and only the columns the hold
+    // statement's estimates depend on (show_id has no statistics on purpose).
+    await sql`ANALYZE seats (booking_id, hold_expires_at)`.execute(db)
     return toShow(show)
   } catch (error) {
     // Row labels such as "1" and "11" can both make seat label "112".
