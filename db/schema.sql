@@ -196,13 +196,6 @@ ALTER TABLE ONLY public.shows
 
 
 --
--- Name: booking_seats_seat_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX booking_seats_seat_idx ON public.booking_seats USING btree (show_id, seat_no);
-
-
---
 -- Name: bookings_pending_expiry_idx; Type: INDEX; Schema: public; Owner: -
 --
 

@@ -88,8 +88,6 @@ CREATE TABLE booking_seats (
   FOREIGN KEY (show_id, seat_no) REFERENCES seats (show_id, seat_no)
 );
 
-CREATE INDEX booking_seats_seat_idx ON booking_seats (show_id, seat_no);
-
 -- A seat's holder must have the seat among its booking_seats: no seat is held by a booking that
 -- does not list it, and no booking lists a seat it never got.
 ALTER TABLE seats
