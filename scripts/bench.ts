@@ -20,8 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import autocannon from 'autocannon'
 import { CompiledQuery, sql } from 'kysely'
-import pg from 'pg'
-import { createDatabase, withDatabaseName, type Database } from '../src/db/database.ts'
+import { createDatabase, dropDatabase, ensureDatabase, withDatabaseName, type Database } from '../src/db/database.ts'
 import { freePort } from '../src/db/embedded.ts'
 import { dbmate } from '../src/db/migrations.ts'
 import { quantityStatement } from '../src/engine/holds.ts'
@@ -83,20 +82,10 @@ const say = (line: string): void => { process.stdout.write(`${line}\n`) }
 // ---------------------------------------------------------------------------------------------
 // Database and server
 
-async function adminQuery (url: string, statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    await client.query(statement)
-  } finally {
-    await client.end()
-  }
-}
-
 async function freshDatabaseUrl (serverUrl: string): Promise<string> {
   const name = `bench_${randomBytes(6).toString('hex')}`
-  await adminQuery(serverUrl, `CREATE DATABASE ${name}`)
-  cleanups.push(async () => await adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+  await ensureDatabase(serverUrl, name)
+  cleanups.push(async () => await dropDatabase(serverUrl, name))
   const url = withDatabaseName(serverUrl, name)
   await dbmate(url, ['up'])
   return url

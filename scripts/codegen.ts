@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { resolveBinary } from 'dbmate'
-import { ensureDatabase, withDatabaseName } from '../src/db/database.ts'
+import { dropDatabase, ensureDatabase, withDatabaseName } from '../src/db/database.ts'
 import { dbmate, dbmateUrl, migrationsDir } from '../src/db/migrations.ts'
 import { startTestServer } from '../test/helpers/postgres-server.ts'
 
@@ -28,9 +28,6 @@ try {
   const schema = readFileSync(schemaFile, 'utf8').replace(/^-- Dumped (from|by) .*\n/gm, '')
   writeFileSync(schemaFile, schema)
 } finally {
-  const admin = new (await import('pg')).default.Client({ connectionString: server.url })
-  await admin.connect()
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-  await admin.end()
+  await dropDatabase(server.url, name)
   await server.stop()
 }

@@ -90,14 +90,28 @@ export function createDatabase (options: DatabaseOptions): { db: Database, pool:
   return { db: new Kysely<DB>({ dialect: new PostgresDialect({ pool }) }), pool }
 }
 
-/** Creates database `name` on the server of `adminUrl` unless it exists. */
-export async function ensureDatabase (adminUrl: string, name: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl })
+/** Runs `run` on a single connection to `url`, closed afterwards. */
+export async function withClient<T> (url: string, run: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
-    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])
-    if (rowCount === 0) await client.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`)
+    return await run(client)
   } finally {
     await client.end()
   }
+}
+
+const quoted = (name: string): string => `"${name.replaceAll('"', '""')}"`
+
+/** Creates database `name` on the server of `adminUrl` unless it exists. */
+export async function ensureDatabase (adminUrl: string, name: string): Promise<void> {
+  await withClient(adminUrl, async (client) => {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])
+    if (rowCount === 0) await client.query(`CREATE DATABASE ${quoted(name)}`)
+  })
+}
+
+/** Drops database `name` on the server of `adminUrl`, ending its connections. */
+export async function dropDatabase (adminUrl: string, name: string): Promise<void> {
+  await withClient(adminUrl, async (client) => await client.query(`DROP DATABASE IF EXISTS ${quoted(name)} WITH (FORCE)`))
 }

@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import pg from 'pg'
 import tap, { type Test } from 'tap'
-import { createDatabase, withDatabaseName, type Database } from '../../src/db/database.ts'
+import { createDatabase, dropDatabase, withClient, withDatabaseName, type Database } from '../../src/db/database.ts'
 import { dbmate, migrationsDir } from '../../src/db/migrations.ts'
 import { startTestServer, type TestServer } from './postgres-server.ts'
 
@@ -20,16 +19,6 @@ async function serverUrl (): Promise<string> {
     tap.teardown(async () => await server.stop())
   }
   return (await ownServer).url
-}
-
-async function withClient<T> (url: string, run: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return await run(client)
-  } finally {
-    await client.end()
-  }
 }
 
 // The template's name changes with the migrations, so an edited migration gets a new template.
@@ -66,7 +55,7 @@ export async function freshDatabaseUrl ({ migrated = true } = {}): Promise<strin
   })
   // Dropped when the whole file is done, after every test's own teardown has closed its pools.
   tap.teardown(async () => {
-    await withClient(adminUrl, async (client) => await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+    await dropDatabase(adminUrl, name)
   })
   return withDatabaseName(adminUrl, name)
 }
