@@ -161,3 +161,24 @@ t.test('the sweep releases the seats of lapsed holds', async (t) => {
   t.equal(Number(count), 1, 'only the confirmed seat keeps a holder')
   t.same(await app.engine.sweepExpiredHolds(), { expired: 0, released: 0, batches: 1 })
 })
+
+t.test('holds, confirms and cancels are planned once per connection, not on every request', async (t) => {
+  // One connection, so every statement below lands in the pg_prepared_statements read at the end.
+  const { app, db } = await testApp(t, { poolMax: 1 })
+  // As large as the flash sale's show: with few seats PostgreSQL settles on a generic plan either way.
+  const show = await createShow(app, { total_seats: 100_000 })
+  const holds = []
+  for (let i = 0; i < 8; i++) holds.push(await holdOk(app, { show_id: show.id, quantity: 2 }))
+  for (const booking of holds) {
+    t.equal((await app.inject({ method: 'POST', url: `/bookings/${booking.id}/confirm` })).statusCode, 200)
+    t.equal((await app.inject({ method: 'POST', url: `/bookings/${booking.id}/cancel` })).statusCode, 200)
+  }
+  // PostgreSQL plans a prepared statement's first five runs for their values, then keeps a generic
+  // plan only when that plan is estimated no costlier: a statement that never switches is planned
+  // anew on every request.
+  const { rows } = await sql<{ statement: string, generic_plans: string }>`
+    SELECT statement, generic_plans FROM pg_prepared_statements
+    WHERE statement ~ 'free AS|WITH target AS'`.execute(db)
+  t.equal(rows.length, 3, 'the hold, confirm and cancel statements')
+  for (const row of rows) t.ok(Number(row.generic_plans) >= 3, `generic plan used: ${row.statement.trim().slice(0, 40)}`)
+})

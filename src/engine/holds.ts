@@ -25,7 +25,7 @@ interface HoldResult extends Nullable<BookingRow> {
  * seats chosen, locked), it writes the booking, its seat list and the seats' new holder, but only
  * when every asked-for seat was picked: all or nothing, in the same statement.
  */
-function claimPicked (showId: string, quantity: number, holdSeconds: number): RawBuilder<HoldResult> {
+function claimPicked (showId: string, quantity: RawBuilder<number>, holdSeconds: number): RawBuilder<HoldResult> {
   return sql<HoldResult>`
   booking AS (
     INSERT INTO bookings (show_id, quantity, hold_expires_at)
@@ -49,6 +49,17 @@ function claimPicked (showId: string, quantity: number, holdSeconds: number): Ra
   FROM (SELECT) AS one LEFT JOIN booking b ON true`
 }
 
+/**
+ * The seat count goes into the statement's text, not its parameters: with a parameter in its
+ * LIMITs, PostgreSQL estimates a generic plan as costlier and re-plans the hold on every execution,
+ * which costs about as much as running it. With the count in the text, each count (at most
+ * MAX_SEATS_PER_BOOKING of them) is planned once per connection.
+ */
+function seatCount (count: number): RawBuilder<number> {
+  if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`seat count must be a positive integer, not ${count}`)
+  return sql.lit(count)
+}
+
 const openShow = (showId: string) => sql`show AS (SELECT id FROM shows WHERE id = ${showId} AND start_time > now())`
 
 /**
@@ -61,7 +72,8 @@ const openShow = (showId: string) => sql`show AS (SELECT id FROM shows WHERE id 
  * caller retries with `wait` true: each locked seat is waited for and re-checked (the lock is
  * applied below LIMIT, so seats that turn out taken do not count), and a shortfall then is real.
  */
-export function quantityStatement (showId: string, quantity: number, holdSeconds: number, wait: boolean): RawBuilder<HoldResult> {
+export function quantityStatement (showId: string, seats: number, holdSeconds: number, wait: boolean): RawBuilder<HoldResult> {
+  const quantity = seatCount(seats)
   const lock = sql.raw(wait ? 'FOR UPDATE' : 'FOR UPDATE SKIP LOCKED')
   return sql<HoldResult>`
   WITH ${openShow(showId)}, free AS (
@@ -98,7 +110,7 @@ function labelsStatement (showId: string, labels: string[], holdSeconds: number)
     FOR UPDATE
   ), picked AS (
     SELECT seat_no, label FROM wanted WHERE free
-  ), ${claimPicked(showId, labels.length, holdSeconds)}`
+  ), ${claimPicked(showId, seatCount(labels.length), holdSeconds)}`
 }
 
 const deadlockDetected = '40P01'
