@@ -5,20 +5,52 @@ import Fastify, { type FastifyError, type FastifyServerOptions } from 'fastify'
 import { components, tags } from '../api/index.ts'
 import type { Database } from './db/database.ts'
 import { createBookingEngine, type EngineSettings } from './engine/index.ts'
+import { createShowEvents, type ShowEventsSettings } from './events/show-events.ts'
 import { problem, sendProblem, toProblem } from './http/problems.ts'
 import validation from './http/validation.ts'
 import admin from './routes/admin.ts'
 import bookings from './routes/bookings.ts'
+import events from './routes/events.ts'
 import operations from './routes/operations.ts'
 import shows from './routes/shows.ts'
+import loadShedding, { type LoadSheddingOptions } from './plugins/load-shedding.ts'
+import rateLimit, { type RateLimitOptions } from './plugins/rate-limit.ts'
+import security from './plugins/security.ts'
 import packageJson from '../package.json' with { type: 'json' }
+
+/** How the app meets the outside world; each protection is off unless set (the server sets them from its config). */
+export interface HttpSettings {
+  corsOrigins: string[]
+  trustProxy: boolean
+  rateLimits: RateLimitOptions
+  loadShedding: Omit<LoadSheddingOptions, 'queued'>
+}
+
+const noProtections: HttpSettings = {
+  corsOrigins: [],
+  trustProxy: false,
+  rateLimits: { bookingsPerMinute: 0, adminPerMinute: 0 },
+  loadShedding: { maxQueue: 0, maxEventLoopDelayMs: 0 }
+}
+
+/** The database pool's state, for load shedding and metrics. */
+export interface PoolStats {
+  total: number
+  idle: number
+  waiting: number
+}
 
 export interface AppOptions {
   db: Database
   engine: EngineSettings
   adminToken: string
   pendingMigrations: () => Promise<string[]>
+  /** Without it, load shedding and metrics see an empty pool. */
+  poolStats?: () => PoolStats
+  http?: Partial<HttpSettings>
   logger?: FastifyServerOptions['logger']
+  /** Live availability (GET /shows/{id}/events); without it that route answers 503. */
+  showEvents?: ShowEventsSettings
 }
 
 export const documentInfo = {
@@ -31,8 +63,11 @@ export const documentInfo = {
 
 /** The HTTP application: plugins, then the contract's routes, over an engine on `db`. */
 export async function buildApp (options: AppOptions) {
+  const http = { ...noProtections, ...options.http }
+  const poolStats = options.poolStats ?? (() => ({ total: 0, idle: 0, waiting: 0 }))
   const app = Fastify({
     logger: options.logger ?? false,
+    trustProxy: http.trustProxy,
     // Never trust a client-sent request id in logs; generate our own.
     genReqId: () => crypto.randomUUID(),
     bodyLimit: 64 * 1024,
@@ -56,7 +91,17 @@ export async function buildApp (options: AppOptions) {
     // Name each component after its $id, so that generated clients get Show, Booking, Problem...
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` }
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(security, { corsOrigins: http.corsOrigins })
+  await app.register(loadShedding, { ...http.loadShedding, queued: () => poolStats().waiting })
+  await app.register(rateLimit, http.rateLimits)
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // Swagger UI's own policy, with hashes of its inline script and style, replaces the API's
+    // deny-all one on its pages. The page may be served over plain HTTP (a port-forward, a
+    // TLS-terminating proxy), where upgrading its requests to HTTPS would break it.
+    staticCSP: true,
+    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, '')
+  })
   await app.register(validation, { schemas: components })
   // Bodies are JSON only; anything else is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain')
@@ -75,12 +120,19 @@ export async function buildApp (options: AppOptions) {
   app.setNotFoundHandler(async (request, reply) =>
     await sendProblem(reply, problem(404, 'route_not_found', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`)))
 
-  const engine = createBookingEngine(options.db, options.engine)
+  // The hub counts through `engine`, which only runs once requests come in.
+  const showEvents = options.showEvents === undefined
+    ? undefined
+    : createShowEvents({ ...options.showEvents, db: options.db, log: app.log })
+  const engine = createBookingEngine(options.db, options.engine, { showChanged: (showId) => { showEvents?.publish(showId) } })
+  // After the server has closed, so that the writes of requests still in flight are published.
+  if (showEvents !== undefined) app.addHook('onClose', async () => { await showEvents.close() })
   await app.register(operations, { pendingMigrations: options.pendingMigrations })
   await app.register(shows, { engine })
   await app.register(bookings, { engine })
   await app.register(admin, { engine, adminToken: options.adminToken })
-  return Object.assign(app, { engine })
+  await app.register(events, { events: showEvents })
+  return Object.assign(app, { engine, showEvents })
 }
 
 export type App = Awaited<ReturnType<typeof buildApp>>

@@ -21,13 +21,20 @@ export const ConfigSchema = Type.Object({
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'admin bearer token' })),
   MAX_SEATS_PER_BOOKING: Type.Integer({ default: 10, minimum: 1, maximum: 1000, description: 'seats per hold' }),
   MAX_SEATS_PER_SHOW: Type.Integer({ default: 100000, minimum: 1, maximum: 1000000, description: 'seats per show' }),
-  LOG_LEVEL: Type.Unsafe<LogLevel>({ type: 'string', enum: logLevels, default: 'info' })
+  LOG_LEVEL: Type.Unsafe<LogLevel>({ type: 'string', enum: logLevels, default: 'info' }),
+  CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated origins allowed to call from browsers; none when empty' }),
+  TRUST_PROXY: Type.Boolean({ default: false, description: 'take the client address from X-Forwarded-For (behind a load balancer)' }),
+  RATE_LIMIT_BOOKINGS_PER_MINUTE: Type.Integer({ default: 120, minimum: 0, description: 'POST /bookings per client per minute; 0: no limit' }),
+  RATE_LIMIT_ADMIN_PER_MINUTE: Type.Integer({ default: 600, minimum: 0, description: 'admin calls per client per minute; 0: no limit' }),
+  OVERLOAD_MAX_QUEUE: Type.Integer({ default: 200, minimum: 0, description: 'shed load while this many requests wait for a connection; 0: never' }),
+  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 200, minimum: 0, description: 'shed load while the event loop lags this much; 0: never' })
 })
 
 type Env = Static<typeof ConfigSchema>
 
-export type Config = Omit<Env, 'ADMIN_TOKEN'> & {
+export type Config = Omit<Env, 'ADMIN_TOKEN' | 'CORS_ORIGINS'> & {
   ADMIN_TOKEN: string
+  CORS_ORIGINS: string[]
   /** True when ADMIN_TOKEN was not configured and a random one was made for this process. */
   ADMIN_TOKEN_GENERATED: boolean
 }
@@ -47,8 +54,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenv = true)
     throw new ConfigError(`invalid configuration: ${message}`)
   }
   const generated = parsed.ADMIN_TOKEN === undefined
+  const origins = parsed.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean)
+  const notOrigin = origins.find((origin) => !/^https?:\/\/[^/\s]+$/.test(origin))
+  if (notOrigin !== undefined) throw new ConfigError(`invalid configuration: CORS_ORIGINS must list origins like https://tickets.example.com, not ${notOrigin}`)
   return {
     ...parsed,
+    CORS_ORIGINS: origins,
     ADMIN_TOKEN: parsed.ADMIN_TOKEN ?? randomBytes(24).toString('base64url'),
     ADMIN_TOKEN_GENERATED: generated
   }

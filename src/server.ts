@@ -1,9 +1,10 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
-import { createDatabase } from './db/database.ts'
+import { createDatabase, poolStats } from './db/database.ts'
 import { pendingMigrations } from './db/migrations.ts'
 import { resolveDatabase } from './database-setup.ts'
+import { loggerOptions } from './logging.ts'
 import { startExpiryJob } from './engine/expiry-job.ts'
 
 function readConfig (): Config {
@@ -28,7 +29,14 @@ const app = await buildApp({
     maxSeatsPerBooking: config.MAX_SEATS_PER_BOOKING
   },
   pendingMigrations: async () => await pendingMigrations(db),
-  logger: { level: config.LOG_LEVEL, redact: ['req.headers.authorization'] }
+  poolStats: () => poolStats(pool),
+  http: {
+    corsOrigins: config.CORS_ORIGINS,
+    trustProxy: config.TRUST_PROXY,
+    rateLimits: { bookingsPerMinute: config.RATE_LIMIT_BOOKINGS_PER_MINUTE, adminPerMinute: config.RATE_LIMIT_ADMIN_PER_MINUTE },
+    loadShedding: { maxQueue: config.OVERLOAD_MAX_QUEUE, maxEventLoopDelayMs: config.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS }
+  },
+  logger: loggerOptions(config.LOG_LEVEL)
 })
 pool.on('error', (error) => app.log.warn({ err: error }, 'an idle database connection failed; the pool replaces it'))
 if (config.ADMIN_TOKEN_GENERATED) {

@@ -139,7 +139,7 @@ t.test('a hold ends exactly at hold_expires_at, before any sweep', async (t) => 
   t.same((await app.inject({ url: `/admin/shows/${show.id}/bookings?status=EXPIRED`, headers: { authorization: 'Bearer test-admin-token-0123456789' } })).json().items.length, 2)
 
   const swept = await app.engine.sweepExpiredHolds()
-  t.same(swept, { expired: 2, released: 0, batches: 1 }, 'the sweep finds the seats already taken by others')
+  t.same(swept, { expired: 2, released: 0, batches: 1, showIds: [show.id] }, 'the sweep finds the seats already taken by others')
   const stored = await db.selectFrom('bookings').select(['status', 'expired_at', 'hold_expires_at']).where('id', '=', lapsing.id).executeTakeFirstOrThrow()
   t.equal(stored.status, 'EXPIRED')
   t.same(stored.expired_at, stored.hold_expires_at)
@@ -155,11 +155,11 @@ t.test('the sweep releases the seats of lapsed holds', async (t) => {
   const confirmed = await holdOk(app, { show_id: show.id, quantity: 1 })
   await app.inject({ method: 'POST', url: `/bookings/${confirmed.id}/confirm` })
   await sleep(1100)
-  t.same(await app.engine.sweepExpiredHolds(2), { expired: 1, released: 3, batches: 1 })
+  t.same(await app.engine.sweepExpiredHolds(2), { expired: 1, released: 3, batches: 1, showIds: [show.id] })
   const { count } = await db.selectFrom('seats').select((eb) => eb.fn.countAll<string>().as('count'))
     .where('show_id', '=', show.id).where('booking_id', 'is not', null).executeTakeFirstOrThrow()
   t.equal(Number(count), 1, 'only the confirmed seat keeps a holder')
-  t.same(await app.engine.sweepExpiredHolds(), { expired: 0, released: 0, batches: 1 })
+  t.same(await app.engine.sweepExpiredHolds(), { expired: 0, released: 0, batches: 1, showIds: [] })
 })
 
 t.test('holds, confirms and cancels are planned once per connection, not on every request', async (t) => {

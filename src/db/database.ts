@@ -11,7 +11,22 @@ export interface DatabaseOptions {
   ssl?: boolean
   poolMax?: number
   applicationName?: string
+  /** Bounds on waiting, in ms; tests shorten them. */
+  timeouts?: Partial<Timeouts>
 }
+
+export interface Timeouts {
+  /** For a connection from the pool (or a new one to the server). */
+  connect: number
+  /** For a row lock: a hold waiting behind another that never ends. */
+  lock: number
+  /** For a whole statement. */
+  statement: number
+}
+
+// A request never waits forever: for a connection, a lock, or a statement. Each ends in a 503
+// problem with Retry-After, well before a client or proxy would give up on the socket.
+const defaultTimeouts: Timeouts = { connect: 5_000, lock: 5_000, statement: 15_000 }
 
 /**
  * The URL to reach the configured database: DATABASE_URL as given, or one built from the PG*
@@ -67,22 +82,27 @@ export function createPool (options: DatabaseOptions): pg.Pool {
   const ssl = options.ssl === true || ['require', 'verify-ca', 'verify-full'].includes(sslmode)
     ? { rejectUnauthorized: sslmode === 'verify-full' }
     : undefined
+  const timeouts = { ...defaultTimeouts, ...options.timeouts }
   const pool = new pg.Pool({
     connectionString: url.toString(),
     ssl,
     max: options.poolMax ?? 10,
     application_name: options.applicationName ?? 'booking-api',
-    // A request never waits forever: for a connection, a lock, or a statement.
-    connectionTimeoutMillis: 5_000,
-    lock_timeout: 5_000,
-    statement_timeout: 15_000,
-    idle_in_transaction_session_timeout: 15_000
+    connectionTimeoutMillis: timeouts.connect,
+    lock_timeout: timeouts.lock,
+    statement_timeout: timeouts.statement,
+    idle_in_transaction_session_timeout: timeouts.statement
   })
   pool.on('connect', prepareStatements)
   // An idle connection that the server drops (a restart, say) is replaced by the pool; without a
   // listener its error would crash the process.
   pool.on('error', () => {})
   return pool
+}
+
+/** What the pool is doing now: connections open, idle, and requests waiting for one. */
+export function poolStats (pool: pg.Pool): { total: number, idle: number, waiting: number } {
+  return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }
 }
 
 export function createDatabase (options: DatabaseOptions): { db: Database, pool: pg.Pool } {

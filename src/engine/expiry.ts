@@ -7,7 +7,7 @@ import type { Database } from '../db/database.ts'
  * SKIP LOCKED lets any number of processes sweep at once without touching the same booking, and
  * a booking being confirmed (row locked) is left for the next sweep, which will see its outcome.
  */
-const sweepBatch = (batchSize: number) => sql<{ expired: number, released: number }>`
+const sweepBatch = (batchSize: number) => sql<{ expired: number, released: number, show_ids: string[] }>`
   WITH lapsed AS (
     SELECT id FROM bookings
     WHERE status = 'PENDING' AND hold_expires_at <= now()
@@ -18,7 +18,7 @@ const sweepBatch = (batchSize: number) => sql<{ expired: number, released: numbe
     UPDATE bookings SET status = 'EXPIRED', expired_at = bookings.hold_expires_at
     FROM lapsed
     WHERE bookings.id = lapsed.id
-    RETURNING bookings.id
+    RETURNING bookings.id, bookings.show_id
   ), released AS (
     UPDATE seats SET booking_id = NULL, hold_expires_at = NULL
     FROM expired, booking_seats bs
@@ -26,24 +26,29 @@ const sweepBatch = (batchSize: number) => sql<{ expired: number, released: numbe
       AND seats.booking_id = expired.id
     RETURNING 1
   )
-  SELECT (SELECT count(*) FROM expired)::int AS expired, (SELECT count(*) FROM released)::int AS released`
+  SELECT (SELECT count(*) FROM expired)::int AS expired, (SELECT count(*) FROM released)::int AS released,
+         (SELECT coalesce(array_agg(DISTINCT show_id), '{}') FROM expired) AS show_ids`
 
 export interface SweepResult {
   expired: number
   released: number
   batches: number
+  /** The shows whose holds it expired. */
+  showIds: string[]
 }
 
 /** Sweeps batch after batch until a batch comes back short. */
 export async function sweepExpiredHolds (db: Database, batchSize = 500): Promise<SweepResult> {
-  const total: SweepResult = { expired: 0, released: 0, batches: 0 }
+  const total: SweepResult = { expired: 0, released: 0, batches: 0, showIds: [] }
+  const shows = new Set<string>()
   for (;;) {
     const { rows: [batch] } = await sweepBatch(batchSize).execute(db)
     if (batch === undefined) throw new Error('sweep statement returned no row')
     total.expired += batch.expired
     total.released += batch.released
     total.batches++
-    if (batch.expired < batchSize) return total
+    for (const id of batch.show_ids) shows.add(id)
+    if (batch.expired < batchSize) return { ...total, showIds: [...shows] }
   }
 }
 

@@ -1,8 +1,9 @@
-import type { BookingStatus, CreateShowRequest } from '../../api/index.ts'
+import type { Booking, BookingStatus, CreateShowRequest } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import { cancelBooking, confirmBooking, getBooking, listShowBookings } from './bookings.ts'
 import { invalidInput } from './errors.ts'
-import { forgetOldIdempotencyKeys, sweepExpiredHolds } from './expiry.ts'
+import { EngineError } from './errors.ts'
+import { forgetOldIdempotencyKeys, sweepExpiredHolds, type SweepResult } from './expiry.ts'
 import { placeHold, type HoldRequest } from './holds.ts'
 import { requestHash, runOnce } from './idempotency.ts'
 import { createShow, getAvailability, getSeatMap, getShow, listAllShows, listUpcomingShows } from './shows.ts'
@@ -16,11 +17,39 @@ export interface EngineSettings {
   maxSeatsPerBooking: number
 }
 
+export type Operation = 'hold' | 'confirm' | 'cancel'
+
+/**
+ * What the engine tells the rest of the process about its work: live availability listens for
+ * changed shows, metrics count outcomes. Observers must not throw; they run after the write.
+ */
+export interface EngineObserver {
+  /** A write of this process changed the seats of `showId` (a hold, confirm, cancel or sweep). */
+  showChanged?: (showId: string) => void
+  /** An operation ended: `outcome` is 'ok', or the EngineError code, or 'error' for anything else. */
+  operationEnded?: (operation: Operation, outcome: string) => void
+  sweepEnded?: (result: SweepResult, seconds: number) => void
+}
+
 /**
  * The booking engine: shows, holds, confirm, cancel and expiry over one database. It knows
  * nothing of HTTP; every method either returns its result or throws an EngineError.
  */
-export function createBookingEngine (db: Database, settings: EngineSettings) {
+export function createBookingEngine (db: Database, settings: EngineSettings, observer: EngineObserver = {}) {
+  /** Runs one write, then tells the observer its outcome and, when it changed seats, its show. */
+  async function observed (operation: Operation, run: () => Promise<Booking>): Promise<Booking> {
+    let booking: Booking
+    try {
+      booking = await run()
+    } catch (error) {
+      observer.operationEnded?.(operation, error instanceof EngineError ? error.code : 'error')
+      throw error
+    }
+    observer.operationEnded?.(operation, 'ok')
+    observer.showChanged?.(booking.show_id)
+    return booking
+  }
+
   return {
     createShow: async (input: CreateShowRequest) => await createShow(db, input, settings.maxSeatsPerShow),
     getShow: async (id: string) => await getShow(db, id),
@@ -32,18 +61,24 @@ export function createBookingEngine (db: Database, settings: EngineSettings) {
       await listShowBookings(db, showId, options),
 
     /** Places a hold; with an idempotency key, at most once per key and body. */
-    hold: async (request: HoldRequest, idempotencyKey?: string) => {
+    hold: async (request: HoldRequest, idempotencyKey?: string) => await observed('hold', async () => {
       const [field, count] = 'labels' in request ? ['seats', request.labels.length] : ['quantity', request.quantity]
       if (count > settings.maxSeatsPerBooking) throw invalidInput(field, `must ask for at most ${settings.maxSeatsPerBooking} seats`)
       if (idempotencyKey === undefined) return await placeHold(db, request, settings.holdSeconds)
       const hash = requestHash(request)
       return await runOnce(db, idempotencyKey, hash, async (trx) => await placeHold(trx, request, settings.holdSeconds, true))
-    },
+    }),
     getBooking: async (id: string) => await getBooking(db, id),
-    confirm: async (id: string) => await confirmBooking(db, id),
-    cancel: async (id: string) => await cancelBooking(db, id),
+    confirm: async (id: string) => await observed('confirm', async () => await confirmBooking(db, id)),
+    cancel: async (id: string) => await observed('cancel', async () => await cancelBooking(db, id)),
 
-    sweepExpiredHolds: async (batchSize?: number) => await sweepExpiredHolds(db, batchSize),
+    sweepExpiredHolds: async (batchSize?: number) => {
+      const started = performance.now()
+      const result = await sweepExpiredHolds(db, batchSize)
+      observer.sweepEnded?.(result, (performance.now() - started) / 1000)
+      for (const showId of result.showIds) observer.showChanged?.(showId)
+      return result
+    },
     forgetOldIdempotencyKeys: async () => await forgetOldIdempotencyKeys(db)
   }
 }

@@ -21,6 +21,8 @@ const titles: Record<string, string> = {
   payload_too_large: 'The request body is too large',
   unsupported_media_type: 'Unsupported content type',
   service_unavailable: 'The service is unavailable for a moment',
+  overloaded: 'The service is overloaded',
+  rate_limited: 'Too many requests',
   bad_request: 'The request cannot be served',
   internal_error: 'Internal error'
 }
@@ -30,7 +32,8 @@ export function problem (status: number, code: string, detail: string, extra: Pa
 }
 
 export async function sendProblem (reply: FastifyReply, body: Problem): Promise<FastifyReply> {
-  if (body.status === 503) reply.header('retry-after', '1')
+  // Load shedding and rate limiting have set their own Retry-After already.
+  if ((body.status === 503 || body.status === 429) && !reply.hasHeader('retry-after')) reply.header('retry-after', '1')
   return await reply.code(body.status).type(problemContentType).send(body)
 }
 
@@ -114,6 +117,8 @@ export function toProblem (error: FastifyError & { validation?: AjvError[] }, me
   if (status === 401) return problem(401, 'unauthorized', 'Send Authorization: Bearer <ADMIN_TOKEN>')
   if (status === 413) return problem(413, 'payload_too_large', 'The request body is larger than this API accepts')
   if (status === 415) return problem(415, 'unsupported_media_type', 'Send the body as application/json')
+  if (status === 429) return problem(429, 'rate_limited', error.message)
+  if (error.code === 'FST_UNDER_PRESSURE') return problem(503, 'overloaded', 'The server is at capacity; retry after Retry-After seconds')
   // Fastify's own 400s are about the body as a whole: unparseable or empty JSON.
   if (status === 400) return problem(400, 'validation_failed', error.message, { errors: [{ path: '/body', message: error.message }] })
   if (status > 400 && status < 500) return problem(status, 'bad_request', error.message)

@@ -15,7 +15,12 @@ export const validationFailed = problemResponse('validation_failed: the request 
 
 /** What a route that uses the database may answer besides its own outcomes. */
 export const databaseProblems = {
-  503: problemResponse('service_unavailable: the database is not answering; retry after Retry-After seconds')
+  503: problemResponse('service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds')
+}
+
+/** What a rate-limited route may answer besides its own outcomes (RATE_LIMIT_* settings). */
+export const rateLimitProblems = {
+  429: problemResponse('rate_limited: too many requests from this client; retry after Retry-After seconds')
 }
 
 /** What a route that takes a body may answer: a body that is invalid or not JSON, too large, or of another type. */

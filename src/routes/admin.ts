@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { BookingListQuery, BookingPage, CreateShowRequest, IdParams, PageQuery, Show, ShowWithStatsPage } from '../../api/index.ts'
 import type { BookingEngine } from '../engine/index.ts'
-import { bodyProblems, databaseProblems, jsonResponse, problemResponse, validationFailed } from '../http/responses.ts'
+import { bodyProblems, databaseProblems, jsonResponse, problemResponse, rateLimitProblems, validationFailed } from '../http/responses.ts'
 
 const unauthorized = problemResponse('unauthorized: missing or wrong `Authorization: Bearer <ADMIN_TOKEN>`')
 const security = [{ adminToken: [] }]
@@ -25,6 +25,7 @@ const admin: FastifyPluginAsyncTypebox<{ engine: BookingEngine, adminToken: stri
         201: jsonResponse(Type.Ref(Show), 'The new show'),
         ...bodyProblems,
         401: unauthorized,
+        ...rateLimitProblems,
         ...databaseProblems
       }
     }
@@ -41,6 +42,7 @@ const admin: FastifyPluginAsyncTypebox<{ engine: BookingEngine, adminToken: stri
         200: jsonResponse(Type.Ref(ShowWithStatsPage), 'A page of shows'),
         400: validationFailed,
         401: unauthorized,
+        ...rateLimitProblems,
         ...databaseProblems
       }
     }
@@ -59,6 +61,7 @@ const admin: FastifyPluginAsyncTypebox<{ engine: BookingEngine, adminToken: stri
         400: validationFailed,
         401: unauthorized,
         404: problemResponse('show_not_found: no show with this id'),
+        ...rateLimitProblems,
         ...databaseProblems
       }
     }

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { Booking, CreateBookingRequest, IdempotencyHeaders, IdParams } from '../../api/index.ts'
 import type { BookingEngine, HoldRequest } from '../engine/index.ts'
-import { bodyProblems, databaseProblems, jsonResponse, problemResponse } from '../http/responses.ts'
+import { bodyProblems, databaseProblems, jsonResponse, problemResponse, rateLimitProblems } from '../http/responses.ts'
 
 const bookingNotFound = problemResponse('booking_not_found: no booking with this id (a malformed id too)')
 
@@ -22,6 +22,7 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
         404: problemResponse('show_not_found: no show with this show_id'),
         409: problemResponse('insufficient_seats (with `available`), seats_unavailable (with `unavailable`), sales_closed (the show has started), or idempotency_key_in_use'),
         422: problemResponse('idempotency_key_reused: this Idempotency-Key came with another body'),
+        ...rateLimitProblems,
         ...databaseProblems
       }
     }

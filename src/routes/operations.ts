@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { Health, Ready } from '../../api/index.ts'
 import { problem, sendProblem } from '../http/problems.ts'
 import { jsonResponse, problemResponse } from '../http/responses.ts'
+import { neverShed } from '../plugins/load-shedding.ts'
 
 export interface OperationsOptions {
   /** Resolves to the migrations not yet applied; rejects when the database does not answer. */
@@ -10,7 +11,10 @@ export interface OperationsOptions {
 }
 
 const operations: FastifyPluginAsyncTypebox<OperationsOptions> = async (app, { pendingMigrations }) => {
+  // Load balancers must see the truth under load too: shedding these would take a busy but
+  // healthy instance out of rotation and pile its load onto the others.
   app.get('/health', {
+    config: neverShed,
     schema: {
       operationId: 'getHealth',
       tags: ['operations'],
@@ -21,6 +25,7 @@ const operations: FastifyPluginAsyncTypebox<OperationsOptions> = async (app, { p
   }, async () => ({ status: 'ok' as const }))
 
   app.get('/ready', {
+    config: neverShed,
     schema: {
       operationId: 'getReady',
       tags: ['operations'],

@@ -1,7 +1,7 @@
 import type { Test } from 'tap'
 import type { Booking, Show } from '../../api/index.ts'
-import { buildApp, type App } from '../../src/app.ts'
-import { createDatabase, type Database } from '../../src/db/database.ts'
+import { buildApp, type App, type HttpSettings } from '../../src/app.ts'
+import { createDatabase, poolStats, type Database, type Timeouts } from '../../src/db/database.ts'
 import { pendingMigrations } from '../../src/db/migrations.ts'
 import { freshDatabaseUrl } from './database.ts'
 import { validateResponses } from './response-validation.ts'
@@ -16,6 +16,9 @@ export interface TestAppOptions {
   maxSeatsPerBooking?: number
   maxSeatsPerShow?: number
   poolMax?: number
+  timeouts?: Partial<Timeouts>
+  /** Rate limits, load shedding, CORS: all off unless a test turns them on. */
+  http?: Partial<HttpSettings>
 }
 
 export interface TestApp {
@@ -27,7 +30,7 @@ export interface TestApp {
 /** The whole application on a database of its own, closed when the test ends. */
 export async function testApp (t: Test, options: TestAppOptions = {}): Promise<TestApp> {
   const url = options.url ?? await freshDatabaseUrl()
-  const { db } = createDatabase({ url, poolMax: options.poolMax ?? 10 })
+  const { db, pool } = createDatabase({ url, poolMax: options.poolMax ?? 10, ...(options.timeouts !== undefined && { timeouts: options.timeouts }) })
   const app = await buildApp({
     db,
     adminToken,
@@ -36,7 +39,9 @@ export async function testApp (t: Test, options: TestAppOptions = {}): Promise<T
       maxSeatsPerBooking: options.maxSeatsPerBooking ?? 10,
       maxSeatsPerShow: options.maxSeatsPerShow ?? 100_000
     },
-    pendingMigrations: async () => await pendingMigrations(db)
+    pendingMigrations: async () => await pendingMigrations(db),
+    poolStats: () => poolStats(pool),
+    ...(options.http !== undefined && { http: options.http })
   })
   validateResponses(app, (problem) => t.fail(problem))
   t.teardown(async () => {

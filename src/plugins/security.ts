@@ -1,0 +1,33 @@
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+
+export interface SecurityOptions {
+  /** Origins whose browser pages may call the API; none by default, so no CORS headers at all. */
+  corsOrigins: string[]
+}
+
+/**
+ * Security headers on every answer. The API answers JSON only, so its content security policy
+ * allows nothing to load or frame it; Swagger UI at /docs sets its own, looser policy for its page
+ * (see app.ts).
+ */
+export default fp(async function security (app: FastifyInstance, { corsOrigins }: SecurityOptions) {
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] }
+    },
+    // Served over plain HTTP behind a TLS-terminating proxy too; HSTS is that proxy's to send.
+    strictTransportSecurity: false
+  })
+  if (corsOrigins.length === 0) return
+  await app.register(cors, {
+    origin: corsOrigins,
+    methods: ['GET', 'POST'],
+    allowedHeaders: ['content-type', 'authorization', 'idempotency-key'],
+    exposedHeaders: ['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
+    maxAge: 600
+  })
+}, { name: 'security' })

@@ -1,0 +1,94 @@
+import { sql } from 'kysely'
+import pg from 'pg'
+import t, { type Test } from 'tap'
+import { admin, createShow, hold, sleep, testApp } from './helpers/app.ts'
+
+const problemType = /^application\/problem\+json/
+
+t.test('POST /bookings and the admin API are rate limited per client with 429 and Retry-After', async (t) => {
+  const { app } = await testApp(t, { http: { rateLimits: { bookingsPerMinute: 3, adminPerMinute: 2 } } })
+  const show = await createShow(app, { total_seats: 100 })
+  // createShow used one of the two admin calls of 127.0.0.1 this minute.
+
+  for (let i = 0; i < 3; i++) t.equal((await hold(app, { show_id: show.id, quantity: 1 })).statusCode, 201)
+  const limited = await hold(app, { show_id: show.id, quantity: 1 })
+  t.equal(limited.statusCode, 429)
+  t.match(limited.headers['content-type'], problemType)
+  t.match(limited.json(), { status: 429, code: 'rate_limited' })
+  t.ok(Number(limited.headers['retry-after']) > 0, 'Retry-After says when to come back')
+
+  const elsewhere = await app.inject({ method: 'POST', url: '/bookings', payload: { show_id: show.id, quantity: 1 }, remoteAddress: '10.1.2.3' })
+  t.equal(elsewhere.statusCode, 201, 'another client has its own allowance')
+  t.equal((await app.inject(`/shows/${show.id}/availability`)).statusCode, 200, 'reads are not limited')
+
+  t.equal((await app.inject({ url: '/admin/shows', headers: admin })).statusCode, 200)
+  const guess = await app.inject({ url: '/admin/shows', headers: { authorization: 'Bearer guess-guess-guess-guess' } })
+  t.equal(guess.statusCode, 429, 'wrong tokens count against the limit too, so tokens cannot be guessed at speed')
+  t.match(guess.json(), { code: 'rate_limited' })
+})
+
+/** A seat row locked by another session, so that a hold by its label waits while holding a pooled connection. */
+async function lockSeat (t: Test, url: string, showId: string, label: string): Promise<() => Promise<void>> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  await client.query('BEGIN')
+  await client.query('SELECT 1 FROM seats WHERE show_id = $1 AND label = $2 FOR UPDATE', [showId, label])
+  let released = false
+  const release = async (): Promise<void> => {
+    if (released) return
+    released = true
+    await client.query('ROLLBACK')
+    await client.end()
+  }
+  t.teardown(release)
+  return release
+}
+
+t.test('a queue for database connections past OVERLOAD_MAX_QUEUE is shed at once with 503 overloaded', async (t) => {
+  const { app, url } = await testApp(t, { poolMax: 1, http: { loadShedding: { maxQueue: 2, maxEventLoopDelayMs: 0 } } })
+  const show = await createShow(app, { total_seats: 10 })
+  const release = await lockSeat(t, url, show.id, '1')
+
+  // The one connection waits on the locked seat; the rest queue behind it.
+  const queued = Array.from({ length: 6 }, async (_, i) => await hold(app, { show_id: show.id, seats: [i === 0 ? '1' : String(i + 1)] }))
+  await sleep(400)
+  const started = performance.now()
+  const shed = await hold(app, { show_id: show.id, quantity: 1 })
+  const waited = performance.now() - started
+  t.equal(shed.statusCode, 503)
+  t.match(shed.headers['content-type'], problemType)
+  t.match(shed.json(), { status: 503, code: 'overloaded' })
+  t.equal(shed.headers['retry-after'], '1')
+  t.ok(waited < 200, `answered at once (${Math.round(waited)} ms), not after queueing`)
+  t.equal((await app.inject('/health')).statusCode, 200, 'health checks are never shed')
+
+  await release()
+  const statuses = (await Promise.all(queued)).map((response) => response.statusCode)
+  t.same(statuses, [201, 201, 201, 201, 201, 201], 'the requests already queued are served')
+  await sleep(300)
+  t.equal((await hold(app, { show_id: show.id, quantity: 1 })).statusCode, 201, 'served again once the queue is gone')
+})
+
+t.test('a request stuck behind a lock or without a connection ends in a 503 problem, not a hung socket', async (t) => {
+  const { app, url, db } = await testApp(t, { poolMax: 1, timeouts: { lock: 1500, connect: 300 } })
+  const show = await createShow(app, { total_seats: 10 })
+  const release = await lockSeat(t, url, show.id, '1')
+
+  const started = performance.now()
+  const [stuck, starved] = await Promise.all([
+    hold(app, { show_id: show.id, seats: ['1'] }),
+    sleep(50).then(async () => await app.inject(`/shows/${show.id}/availability`))
+  ])
+  const elapsed = performance.now() - started
+  t.match({ status: stuck.statusCode, type: stuck.headers['content-type'], body: stuck.json() },
+    { status: 503, type: problemType, body: { code: 'service_unavailable' } }, 'lock_timeout ends the hold')
+  t.match({ status: starved.statusCode, body: starved.json() },
+    { status: 503, body: { code: 'service_unavailable' } }, 'the pool\'s connection timeout ends the read')
+  t.ok(stuck.headers['retry-after'] !== undefined && starved.headers['retry-after'] !== undefined)
+  t.ok(elapsed < 3000, `both answered within the timeouts (${Math.round(elapsed)} ms)`)
+
+  await release()
+  t.equal((await hold(app, { show_id: show.id, seats: ['1'] })).statusCode, 201, 'the seat was never taken')
+  const { rows: [{ holds } = { holds: -1 }] } = await sql<{ holds: number }>`SELECT count(*)::int AS holds FROM bookings`.execute(db)
+  t.equal(holds, 1, 'the timed-out hold left nothing behind')
+})
