@@ -16,6 +16,8 @@ import shows from './routes/shows.ts'
 import loadShedding, { type LoadSheddingOptions } from './plugins/load-shedding.ts'
 import rateLimit, { type RateLimitOptions } from './plugins/rate-limit.ts'
 import security from './plugins/security.ts'
+import metricsPlugin from './plugins/metrics.ts'
+import { createMetrics } from './metrics.ts'
 import packageJson from '../package.json' with { type: 'json' }
 
 /** How the app meets the outside world; each protection is off unless set (the server sets them from its config). */
@@ -120,19 +122,23 @@ export async function buildApp (options: AppOptions) {
   app.setNotFoundHandler(async (request, reply) =>
     await sendProblem(reply, problem(404, 'route_not_found', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`)))
 
-  // The hub counts through `engine`, which only runs once requests come in.
   const showEvents = options.showEvents === undefined
     ? undefined
     : createShowEvents({ ...options.showEvents, db: options.db, log: app.log })
-  const engine = createBookingEngine(options.db, options.engine, { showChanged: (showId) => { showEvents?.publish(showId) } })
+  const metrics = createMetrics({ pool: poolStats, subscribers: () => showEvents?.subscriberCount() ?? 0 })
+  await app.register(metricsPlugin, { metrics })
+  const engine = createBookingEngine(options.db, options.engine, {
+    ...metrics.observer,
+    showChanged: (showId) => { showEvents?.publish(showId) }
+  })
   // After the server has closed, so that the writes of requests still in flight are published.
   if (showEvents !== undefined) app.addHook('onClose', async () => { await showEvents.close() })
   await app.register(operations, { pendingMigrations: options.pendingMigrations })
   await app.register(shows, { engine })
+  await app.register(events, { events: showEvents })
   await app.register(bookings, { engine })
   await app.register(admin, { engine, adminToken: options.adminToken })
-  await app.register(events, { events: showEvents })
-  return Object.assign(app, { engine, showEvents })
+  return Object.assign(app, { engine, showEvents, metrics })
 }
 
 export type App = Awaited<ReturnType<typeof buildApp>>

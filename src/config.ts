@@ -16,6 +16,16 @@ export const ConfigSchema = Type.Object({
   PGDATABASE: Type.Optional(Type.String({ minLength: 1 })),
   PGSSL: Type.Boolean({ default: false }),
   PGPOOL_MAX: Type.Integer({ default: 20, minimum: 1, maximum: 1000, description: 'connections per process' }),
+  PG_PREPARED_STATEMENTS: Type.Boolean({
+    default: true,
+    description: 'name each statement so PostgreSQL plans it once per connection; false behind a PgBouncer older than 1.21 in transaction mode'
+  }),
+  WORKERS: Type.Integer({ default: 1, minimum: 1, maximum: 64, description: 'server processes sharing the port (node:cluster)' }),
+  LISTEN_DATABASE_URL: Type.Optional(Type.String({
+    pattern: '^postgres(ql)?://',
+    description: 'PostgreSQL URL of the one LISTEN connection per process that live availability uses; the database URL ' +
+      'when unset. Set it to reach the database directly when DATABASE_URL goes through PgBouncer in transaction mode, where LISTEN does not work'
+  })),
   HOLD_WINDOW_SECONDS: Type.Integer({ default: 120, minimum: 1, maximum: 86400, description: 'hold length' }),
   EXPIRY_JOB_INTERVAL_SECONDS: Type.Integer({ default: 15, minimum: 1, maximum: 3600, description: 'sweep period' }),
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'admin bearer token' })),

@@ -11,6 +11,8 @@ export interface DatabaseOptions {
   ssl?: boolean
   poolMax?: number
   applicationName?: string
+  /** Named prepared statements (the default); off for poolers that cannot keep them per connection. */
+  preparedStatements?: boolean
   /** Bounds on waiting, in ms; tests shorten them. */
   timeouts?: Partial<Timeouts>
 }
@@ -93,7 +95,12 @@ export function createPool (options: DatabaseOptions): pg.Pool {
     statement_timeout: timeouts.statement,
     idle_in_transaction_session_timeout: timeouts.statement
   })
-  pool.on('connect', prepareStatements)
+  if (options.preparedStatements !== false) pool.on('connect', prepareStatements)
+  // A connection the server kills while a request holds it (a restart, pg_terminate_backend) emits
+  // 'error' besides failing its query; the pool listens only while a connection is idle, and an
+  // unheard 'error' would crash the process. The query's own error still reaches the request,
+  // and the pool drops the connection when it is released.
+  pool.on('connect', (client) => { client.on('error', () => {}) })
   // An idle connection that the server drops (a restart, say) is replaced by the pool; without a
   // listener its error would crash the process.
   pool.on('error', () => {})

@@ -106,7 +106,7 @@ const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EP
 
 function isDatabaseUnavailable (error: Error & { code?: string }): boolean {
   return (error.code !== undefined && (unavailableCodes.has(error.code) || error.code.startsWith('08'))) ||
-    /timeout exceeded when trying to connect|Connection terminated/i.test(error.message)
+    /timeout exceeded when trying to connect|Connection terminated|is not queryable/i.test(error.message)
 }
 
 /** Every error a request can end in, as a problem. Never a stack trace or a database message. */

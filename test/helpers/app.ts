@@ -17,8 +17,14 @@ export interface TestAppOptions {
   maxSeatsPerShow?: number
   poolMax?: number
   timeouts?: Partial<Timeouts>
+  /** False for a pooler that cannot keep prepared statements (PgBouncer before 1.21). */
+  preparedStatements?: boolean
+  /** The LISTEN connection's database, when `url` goes through a pooler. */
+  listenUrl?: string
   /** Rate limits, load shedding, CORS: all off unless a test turns them on. */
   http?: Partial<HttpSettings>
+  /** Live availability's keep-alive and recount period (15 s by default). */
+  heartbeatMs?: number
 }
 
 export interface TestApp {
@@ -30,7 +36,7 @@ export interface TestApp {
 /** The whole application on a database of its own, closed when the test ends. */
 export async function testApp (t: Test, options: TestAppOptions = {}): Promise<TestApp> {
   const url = options.url ?? await freshDatabaseUrl()
-  const { db, pool } = createDatabase({ url, poolMax: options.poolMax ?? 10, ...(options.timeouts !== undefined && { timeouts: options.timeouts }) })
+  const { db, pool } = createDatabase({ url, poolMax: options.poolMax ?? 10, ...(options.timeouts !== undefined && { timeouts: options.timeouts }), ...(options.preparedStatements !== undefined && { preparedStatements: options.preparedStatements }) })
   const app = await buildApp({
     db,
     adminToken,
@@ -41,7 +47,9 @@ export async function testApp (t: Test, options: TestAppOptions = {}): Promise<T
     },
     pendingMigrations: async () => await pendingMigrations(db),
     poolStats: () => poolStats(pool),
-    ...(options.http !== undefined && { http: options.http })
+    ...(options.http !== undefined && { http: options.http }),
+    // A hub of its own per app, listening on its database; app.close() closes it.
+    showEvents: { listenUrl: options.listenUrl ?? url, ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }) }
   })
   validateResponses(app, (problem) => t.fail(problem))
   t.teardown(async () => {

@@ -1,0 +1,84 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { EngineObserver } from './engine/index.ts'
+
+export interface MetricsSources {
+  /** The database pool now: connections open, idle, and requests waiting for one. */
+  pool: () => { total: number, idle: number, waiting: number }
+  /** Live-availability streams open in this process. */
+  subscribers: () => number
+}
+
+/**
+ * The process's Prometheus metrics, in a registry of its own (several apps can share a process in
+ * tests). Each process reports its own; Prometheus sums across instances.
+ */
+export function createMetrics (sources: MetricsSources) {
+  const registry = new Registry()
+  // Includes nodejs_eventloop_lag_seconds and its percentiles, heap, GC and handles.
+  collectDefaultMetrics({ register: registry })
+  const registers = [registry]
+
+  const requests = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP requests by route template and status, from arrival to the last byte sent',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers
+  })
+  const operations = new Counter({
+    name: 'booking_operations_total',
+    help: 'Holds, confirms and cancels by outcome: ok, or the problem code that refused them (insufficient_seats, hold_expired, ...)',
+    labelNames: ['operation', 'outcome'],
+    registers
+  })
+  const expired = new Counter({ name: 'booking_holds_expired_total', help: 'Lapsed holds the sweep marked EXPIRED', registers })
+  const sweepSeconds = new Histogram({
+    name: 'expiry_sweep_duration_seconds',
+    help: 'How long each expiry sweep took',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers
+  })
+  const sweepSize = new Histogram({
+    name: 'expiry_sweep_expired_holds',
+    help: 'Holds expired per sweep (its batch size in effect)',
+    buckets: [0, 1, 10, 50, 100, 500, 1000, 5000],
+    registers
+  })
+  new Gauge({
+    name: 'db_pool_connections',
+    help: 'Database pool: open connections (total), idle ones, and requests waiting for one',
+    labelNames: ['state'],
+    registers,
+    collect () {
+      const pool = sources.pool()
+      this.set({ state: 'total' }, pool.total)
+      this.set({ state: 'idle' }, pool.idle)
+      this.set({ state: 'waiting' }, pool.waiting)
+    }
+  })
+  new Gauge({
+    name: 'sse_subscribers',
+    help: 'Open live-availability streams (GET /shows/{id}/events)',
+    registers,
+    collect () { this.set(sources.subscribers()) }
+  })
+
+  const observer: Required<Pick<EngineObserver, 'operationEnded' | 'sweepEnded'>> = {
+    operationEnded: (operation, outcome) => { operations.inc({ operation, outcome }) },
+    sweepEnded: (result, seconds) => {
+      expired.inc(result.expired)
+      sweepSeconds.observe(seconds)
+      sweepSize.observe(result.expired)
+    }
+  }
+
+  return {
+    registry,
+    observer,
+    requestEnded: (method: string, route: string, status: number, seconds: number): void => {
+      requests.observe({ method, route, status_code: String(status) }, seconds)
+    }
+  }
+}
+
+export type Metrics = ReturnType<typeof createMetrics>

@@ -1,0 +1,54 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.ts'
+import type { Config } from './config.ts'
+import type { DatabaseTarget } from './database-setup.ts'
+import { createDatabase, poolStats } from './db/database.ts'
+import { pendingMigrations } from './db/migrations.ts'
+import { startExpiryJob } from './engine/expiry-job.ts'
+import { loggerOptions } from './logging.ts'
+
+/**
+ * One serving process: the app on its own pool, the expiry sweep, and a graceful shutdown. With
+ * WORKERS > 1 each worker of the cluster runs this.
+ */
+export async function serve (config: Config, target: DatabaseTarget): Promise<void> {
+  const { db, pool } = createDatabase({ url: target.url, ssl: config.PGSSL, poolMax: config.PGPOOL_MAX, preparedStatements: config.PG_PREPARED_STATEMENTS })
+  const app = await buildApp({
+    db,
+    adminToken: config.ADMIN_TOKEN,
+    engine: {
+      holdSeconds: config.HOLD_WINDOW_SECONDS,
+      maxSeatsPerShow: config.MAX_SEATS_PER_SHOW,
+      maxSeatsPerBooking: config.MAX_SEATS_PER_BOOKING
+    },
+    pendingMigrations: async () => await pendingMigrations(db),
+    poolStats: () => poolStats(pool),
+    http: {
+      corsOrigins: config.CORS_ORIGINS,
+      trustProxy: config.TRUST_PROXY,
+      rateLimits: { bookingsPerMinute: config.RATE_LIMIT_BOOKINGS_PER_MINUTE, adminPerMinute: config.RATE_LIMIT_ADMIN_PER_MINUTE },
+      loadShedding: { maxQueue: config.OVERLOAD_MAX_QUEUE, maxEventLoopDelayMs: config.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS }
+    },
+    logger: loggerOptions(config.LOG_LEVEL),
+    // Closed by app.close(), after the requests in flight, so that their changes are published.
+    showEvents: { listenUrl: config.LISTEN_DATABASE_URL ?? target.url, ssl: config.PGSSL }
+  })
+  pool.on('error', (error) => app.log.warn({ err: error }, 'an idle database connection failed; the pool replaces it'))
+  if (config.ADMIN_TOKEN_GENERATED) {
+    app.log.warn(`ADMIN_TOKEN is not set; this process made one: ${config.ADMIN_TOKEN}`)
+  }
+  const expiryJob = startExpiryJob(app.engine, config.EXPIRY_JOB_INTERVAL_SECONDS, app.log)
+
+  // On SIGINT/SIGTERM: stop taking requests, let those in flight finish, then close the pool and the
+  // embedded database. A second signal, or 10 s, forces the exit.
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
+    else app.log.info({ signal }, 'shutting down')
+    await expiryJob.stop()
+    await app.close()
+    await db.destroy()
+    await target.stop()
+  })
+
+  await app.listen({ port: config.PORT, host: config.HOST })
+}
