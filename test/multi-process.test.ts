@@ -1,0 +1,158 @@
+import t, { type Test } from 'tap'
+import type { Availability, Booking, Show } from '../api/index.ts'
+import { createDatabase } from '../src/db/database.ts'
+import { stormServerEnv } from './helpers/acknowledged.ts'
+import { freshDatabaseUrl } from './helpers/database.ts'
+import { invariantViolations, seatCounts } from './helpers/invariants.ts'
+import { startServerProcess, type ServerProcess } from './helpers/server-process.ts'
+
+const adminToken = 'multi-process-admin-token-42'
+
+async function post (base: string, path: string, body?: unknown): Promise<{ status: number, body: Record<string, unknown> }> {
+  const response = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(15_000)
+  })
+  return { status: response.status, body: await response.json() as Record<string, unknown> }
+}
+
+async function createShow (base: string, totalSeats: number): Promise<Show> {
+  const { status, body } = await post(base, '/admin/shows', { name: 'Two processes', start_time: new Date(Date.now() + 3600_000).toISOString(), total_seats: totalSeats })
+  if (status !== 201) throw new Error(`creating the show answered ${status}`)
+  return body as unknown as Show
+}
+
+/** Holds from `loops` concurrent clients spread over `bases`; confirms every other hold. */
+async function storm (bases: string[], showId: string, loops: number, holdsPerLoop: number): Promise<{ held: Booking[], confirmed: string[], refused: unknown[] }> {
+  const held: Booking[] = []
+  const confirmed: string[] = []
+  const refused: unknown[] = []
+  await Promise.all(Array.from({ length: loops }, async (_, loop) => {
+    for (let i = 0; i < holdsPerLoop; i++) {
+      const base = bases[(loop + i) % bases.length]!
+      const hold = await post(base, '/bookings', { show_id: showId, quantity: 1 + ((loop + i) % 3) })
+      if (hold.status !== 201) {
+        if (hold.body.code !== 'insufficient_seats') refused.push(hold.body)
+        continue
+      }
+      const booking = hold.body as unknown as Booking
+      held.push(booking)
+      if (i % 2 === 0) {
+        const confirm = await post(bases[(loop + i + 1) % bases.length]!, `/bookings/${booking.id}/confirm`)
+        if (confirm.status === 200) confirmed.push(booking.id)
+        else refused.push(confirm.body)
+      }
+    }
+  }))
+  return { held, confirmed, refused }
+}
+
+async function checkInvariants (t: Test, url: string, base: string, showId: string, held: Booking[], confirmed: string[]): Promise<void> {
+  const { db } = createDatabase({ url })
+  t.teardown(async () => await db.destroy())
+  t.same(await invariantViolations(db, showId), [], 'every booking invariant holds')
+  const seats = held.flatMap((booking) => booking.seats)
+  t.equal(new Set(seats).size, seats.length, 'no seat was given to two holds')
+  const counts = await seatCounts(db, showId)
+  t.equal(counts.held + counts.booked, seats.length, 'the database holds exactly the acknowledged seats')
+  t.equal(counts.booked, held.filter((booking) => confirmed.includes(booking.id)).reduce((sum, booking) => sum + booking.quantity, 0), 'and booked exactly the confirmed ones')
+  const { availability } = await (await fetch(`${base}/shows/${showId}/availability`)).json() as { availability: Availability }
+  t.same(availability, { total: counts.total, available: counts.free, held: counts.held, booked: counts.booked })
+}
+
+/** The `availability` events of one SSE stream, as they arrive. */
+function subscribe (t: Test, base: string, showId: string): { events: Availability[], next: (wanted: (a: Availability) => boolean) => Promise<Availability> } {
+  const events: Availability[] = []
+  const waiters: Array<() => void> = []
+  const controller = new AbortController()
+  t.teardown(() => controller.abort())
+  void (async () => {
+    const response = await fetch(`${base}/shows/${showId}/events`, { signal: controller.signal })
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
+    let buffer = ''
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) return
+      buffer += value
+      let end: number
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const message = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        const data = /^data: (.*)$/m.exec(message)?.[1]
+        if (/^event: availability$/m.test(message) && data !== undefined) {
+          events.push(JSON.parse(data) as Availability)
+          for (const wake of waiters.splice(0)) wake()
+        }
+      }
+    }
+  })().catch(() => {})
+  const next = async (wanted: (a: Availability) => boolean): Promise<Availability> => {
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      const found = events.find(wanted)
+      if (found !== undefined) return found
+      if (Date.now() > deadline) throw new Error(`no such event within 10 s; got ${JSON.stringify(events)}`)
+      await new Promise<void>((resolve) => { waiters.push(resolve); setTimeout(resolve, 200) })
+    }
+  }
+  return { events, next }
+}
+
+t.test('two server processes on one database: a storm through both keeps every invariant, and live availability crosses them', async (t) => {
+  const url = await freshDatabaseUrl()
+  const env = stormServerEnv(adminToken)
+  const [a, b] = await Promise.all([0, 1].map(async () => await startServerProcess(t, { databaseUrl: url, env }))) as [ServerProcess, ServerProcess]
+
+  const show = await createShow(a.url, 400)
+  const seenByA = subscribe(t, a.url, show.id)
+  const seenByB = subscribe(t, b.url, show.id)
+  await seenByA.next((event) => event.available === 400)
+  await seenByB.next((event) => event.available === 400)
+
+  // A hold through each process reaches the subscribers of both.
+  t.equal((await post(b.url, '/bookings', { show_id: show.id, seats: ['1', '2'] })).status, 201)
+  t.match(await seenByA.next((event) => event.held === 2), { held: 2, available: 398 }, 'a hold through B reaches a stream on A')
+  t.match(await seenByB.next((event) => event.held === 2), { held: 2 }, 'and the stream on B')
+  t.equal((await post(a.url, '/bookings', { show_id: show.id, seats: ['3'] })).status, 201)
+  t.match(await seenByB.next((event) => event.held === 3), { held: 3, available: 397 }, 'a hold through A reaches a stream on B')
+
+  const { held, confirmed, refused } = await storm([a.url, b.url], show.id, 24, 12)
+  t.same(refused, [], 'every request answered 201, 200 or a sold-out 409')
+  const all = held
+  const { db } = createDatabase({ url })
+  t.teardown(async () => await db.destroy())
+  const earlier = await db.selectFrom('bookings').selectAll().where('show_id', '=', show.id).where('id', 'not in', all.map((booking) => booking.id)).execute()
+  t.equal(earlier.length, 2, 'only the two holds made before the storm are not in it')
+  const final = await seatCounts(db, show.id)
+  await seenByA.next((event) => event.held === final.held && event.booked === final.booked)
+  await seenByB.next((event) => event.held === final.held && event.booked === final.booked)
+  t.pass('both streams end on the final counts')
+  t.same(await invariantViolations(db, show.id), [], 'every booking invariant holds')
+  const seats = all.flatMap((booking) => booking.seats)
+  t.equal(new Set([...seats, '1', '2', '3']).size, seats.length + 3, 'no seat was given twice')
+  t.equal(final.booked, all.filter((booking) => confirmed.includes(booking.id)).reduce((sum, booking) => sum + booking.quantity, 0), 'booked exactly the confirmed holds')
+})
+
+t.test('WORKERS=2 serves one port from two processes that share the database, and stops both on SIGTERM', async (t) => {
+  const url = await freshDatabaseUrl()
+  const server = await startServerProcess(t, { databaseUrl: url, env: { ...stormServerEnv(adminToken), WORKERS: '2', LOG_LEVEL: 'info' }, startTimeoutMs: 60_000 })
+  // The first worker to listen is enough for the helper; wait for the second.
+  const deadline = Date.now() + 60_000
+  while ((server.stdout().match(/Server listening/g) ?? []).length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal((server.stdout().match(/Server listening/g) ?? []).length, 2, 'two workers listen')
+
+  const show = await createShow(server.url, 300)
+  const { held, confirmed, refused } = await storm([server.url], show.id, 16, 10)
+  t.same(refused, [])
+  await checkInvariants(t, url, server.url, show.id, held, confirmed)
+  const servingPids = new Set([...server.stdout().matchAll(/"pid":(\d+),[^\n]*"url":"\/bookings"/g)].map((match) => match[1]))
+  t.equal(servingPids.size, 2, 'both workers served holds')
+
+  server.kill('SIGTERM')
+  const exit = await server.waitForExit(20_000)
+  t.same(exit, { code: 0, signal: null }, 'the primary exits cleanly after its workers')
+  t.match(server.stdout(), /shutting down the workers/)
+  t.equal((server.stdout().match(/"msg":"shutting down"/g) ?? []).length, 2, 'each worker shut down gracefully')
+})
