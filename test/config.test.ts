@@ -65,3 +65,10 @@ t.test('the server refuses to start on a bad value and says which', async (t) =>
   t.equal(result.status, 1)
   t.match(result.stderr, /invalid configuration: HOLD_WINDOW_SECONDS must be >= 1/)
 })
+
+t.test('CORS_ORIGINS is a list of origins', async (t) => {
+  t.same(loadConfig({}, false).CORS_ORIGINS, [], 'none by default')
+  t.same(loadConfig({ CORS_ORIGINS: 'https://tickets.example.com, http://localhost:5173' }, false).CORS_ORIGINS, ['https://tickets.example.com', 'http://localhost:5173'])
+  t.throws(() => loadConfig({ CORS_ORIGINS: '*' }, false), /CORS_ORIGINS must list origins/)
+  t.throws(() => loadConfig({ CORS_ORIGINS: 'https://example.com/path' }, false), /CORS_ORIGINS/)
+})
