@@ -4,6 +4,7 @@
  */
 import { Booking, BookingPage, CreateBookingRequest, HoldByQuantityRequest, HoldBySeatsRequest } from './bookings.ts'
 import { Problem, ProblemError } from './common.ts'
+import { ShowEventStream } from './events.ts'
 import { Health, Ready } from './operations.ts'
 import {
   Availability, CreateNumberedShowRequest, CreateRowsShowRequest, CreateShowRequest, Seat, SeatMap, SeatRow,
@@ -12,13 +13,14 @@ import {
 
 export * from './bookings.ts'
 export * from './common.ts'
+export * from './events.ts'
 export * from './operations.ts'
 export * from './shows.ts'
 
 /** Every named component, in an order where each comes after the components it refers to. */
 export const components = [
   ProblemError, Problem,
-  Show, Availability, ShowWithStats, ShowAvailability, Seat, SeatMap, SeatRow,
+  Show, Availability, ShowWithStats, ShowAvailability, ShowEventStream, Seat, SeatMap, SeatRow,
   CreateNumberedShowRequest, CreateRowsShowRequest, CreateShowRequest, ShowPage, ShowWithStatsPage,
   Booking, HoldByQuantityRequest, HoldBySeatsRequest, CreateBookingRequest, BookingPage,
   Health, Ready

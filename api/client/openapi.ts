@@ -4,6 +4,26 @@
  */
 
 export interface paths {
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics of this process
+         * @description Request durations by route and status (`http_request_duration_seconds`), holds, confirms and cancels by outcome (`booking_operations_total{operation,outcome}`), expiry sweeps (`expiry_sweep_duration_seconds`, `expiry_sweep_expired_holds`, `booking_holds_expired_total`), the database pool (`db_pool_connections{state}`), live-availability streams (`sse_subscribers`), and Node.js process metrics including event loop lag (`nodejs_eventloop_lag_seconds`).
+         */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -98,6 +118,26 @@ export interface paths {
         };
         /** The seat map: every seat in seat order with its status */
         get: operations["getShowSeats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/shows/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live availability of a show, as Server-Sent Events
+         * @description Server-Sent Events: an `availability` event (data: the `Availability` object alone) at once, then after every change made through any server process, coalesced to at most 10 a second; a `: keep-alive` comment every 15 s. Unknown and malformed ids answer 404 before the stream starts. Use EventSource.
+         */
+        get: operations["getShowEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -251,7 +291,7 @@ export interface components {
             /** @example Asked for 4 seats, 2 are free */
             detail: string;
             /**
-             * @description Stable snake_case code that clients switch on: validation_failed, unauthorized, show_not_found, booking_not_found, insufficient_seats, seats_unavailable, sales_closed, hold_expired, booking_cancelled, idempotency_key_reused, idempotency_key_in_use, route_not_found, method_not_allowed, payload_too_large, unsupported_media_type, service_unavailable, internal_error
+             * @description Stable snake_case code that clients switch on: validation_failed, unauthorized, show_not_found, booking_not_found, insufficient_seats, seats_unavailable, sales_closed, hold_expired, booking_cancelled, idempotency_key_reused, idempotency_key_in_use, route_not_found, method_not_allowed, payload_too_large, unsupported_media_type, rate_limited, service_unavailable, overloaded, internal_error
              * @example insufficient_seats
              */
             code: string;
@@ -344,6 +384,23 @@ export interface components {
             show: components["schemas"]["Show"];
             availability: components["schemas"]["Availability"];
         };
+        /**
+         * ShowEventStream
+         * @description A `text/event-stream` (Server-Sent Events) that stays open. Events:
+         *
+         *     - `availability`: its `data` is one line of JSON, the show's `Availability` object alone (`{ "total", "available", "held", "booked" }`, the same as `availability` in GET /shows/{id}/availability; the show itself is not repeated). The first is sent at once; then one follows each change of the counts made by any server process, at most 10 a second (changes in between are coalesced into the latest counts). An event is only sent when the counts differ from the previous one; holds that lapse by the clock show within 15 s.
+         *     - A comment line `: keep-alive` every 15 s, so that proxies keep the connection open; clients ignore it.
+         *
+         *     The stream carries no event ids: after a reconnection the first event is the current availability, which is all a client needs. When the server shuts down it ends the stream; EventSource reconnects on its own.
+         * @example event: availability
+         *     data: {"total":500,"available":480,"held":12,"booked":8}
+         *
+         *     event: availability
+         *     data: {"total":500,"available":476,"held":16,"booked":8}
+         *
+         *     : keep-alive
+         */
+        ShowEventStream: string;
         /** Seat */
         Seat: {
             /** @example A12 */
@@ -588,6 +645,26 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format 0.0.4 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
     getHealth: {
         parameters: {
             query?: never;
@@ -669,7 +746,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description service_unavailable: the database is not answering; retry after Retry-After seconds */
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -710,7 +787,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description service_unavailable: the database is not answering; retry after Retry-After seconds */
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -751,7 +828,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description service_unavailable: the database is not answering; retry after Retry-After seconds */
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -792,7 +869,48 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description service_unavailable: the database is not answering; retry after Retry-After seconds */
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getShowEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID; anything else is simply not found */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An event stream that stays open */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["ShowEventStream"];
+                };
+            };
+            /** @description show_not_found: no show with this id (a malformed id too) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description service_unavailable: the database is not answering, or the server is shutting down; overloaded: the server sheds load. Retry after Retry-After seconds (EventSource retries on its own) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -885,7 +1003,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description service_unavailable: the database is not answering; retry after Retry-After seconds */
+            /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -926,7 +1053,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description service_unavailable: the database is not answering; retry after Retry-After seconds */
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1003,7 +1130,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description service_unavailable: the database is not answering; retry after Retry-After seconds */
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1080,7 +1207,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description service_unavailable: the database is not answering; retry after Retry-After seconds */
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1132,7 +1259,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description service_unavailable: the database is not answering; retry after Retry-After seconds */
+            /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1201,7 +1337,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description service_unavailable: the database is not answering; retry after Retry-After seconds */
+            /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1266,7 +1411,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description service_unavailable: the database is not answering; retry after Retry-After seconds */
+            /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
