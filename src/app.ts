@@ -73,6 +73,7 @@ export async function buildApp (options: AppOptions) {
     // Never trust a client-sent request id in logs; generate our own.
     genReqId: () => crypto.randomUUID(),
     bodyLimit: 64 * 1024,
+    return503OnClosing: false,
     // Long path ids are still answered as not found by their route, not as an unknown route.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 }
   }).withTypeProvider<TypeBoxTypeProvider>()
@@ -113,6 +114,11 @@ export async function buildApp (options: AppOptions) {
   let closing = false
   app.addHook('preClose', async () => { closing = true })
   app.addHook('onSend', async (_request, reply) => { if (closing) reply.header('connection', 'close') })
+  // A request that arrives on a kept-alive connection once closing began is refused as a problem
+  // (Fastify's own 503 for it is not one), so the client retries elsewhere.
+  app.addHook('onRequest', async (_request, reply) => {
+    if (closing) return await sendProblem(reply, problem(503, 'service_unavailable', 'The server is shutting down; retry'))
+  })
 
   app.setErrorHandler<FastifyError>(async (error, request, reply) => {
     const body = toProblem(error, request.method)
