@@ -23,7 +23,7 @@ import packageJson from '../package.json' with { type: 'json' }
 /** How the app meets the outside world; each protection is off unless set (the server sets them from its config). */
 export interface HttpSettings {
   corsOrigins: string[]
-  trustProxy: boolean
+  trustProxy: boolean | number | string[]
   rateLimits: RateLimitOptions
   loadShedding: Omit<LoadSheddingOptions, 'queued'>
 }
@@ -34,6 +34,9 @@ const noProtections: HttpSettings = {
   rateLimits: { bookingsPerMinute: 0, adminPerMinute: 0 },
   loadShedding: { maxQueue: 0, maxEventLoopDelayMs: 0 }
 }
+
+/** Trusts the `hops` proxies nearest the server, as Fastify does for a number (its types lack it). */
+const trustHops = (hops: number) => (_address: string, hop: number): boolean => hop < hops
 
 /** The database pool's state, for load shedding and metrics. */
 export interface PoolStats {
@@ -69,11 +72,13 @@ export async function buildApp (options: AppOptions) {
   const poolStats = options.poolStats ?? (() => ({ total: 0, idle: 0, waiting: 0 }))
   const app = Fastify({
     logger: options.logger ?? false,
-    trustProxy: http.trustProxy,
+    trustProxy: typeof http.trustProxy === 'number' ? trustHops(http.trustProxy) : http.trustProxy,
     // Never trust a client-sent request id in logs; generate our own.
     genReqId: () => crypto.randomUUID(),
     bodyLimit: 64 * 1024,
     return503OnClosing: false,
+    // A client gets 30 s to send its request (slowloris); answers, event streams included, are not bounded by it.
+    requestTimeout: 30_000,
     // Long path ids are still answered as not found by their route, not as an unknown route.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 }
   }).withTypeProvider<TypeBoxTypeProvider>()

@@ -1,7 +1,40 @@
 import cluster, { type Worker } from 'node:cluster'
+import { randomUUID } from 'node:crypto'
 import closeWithGrace from 'close-with-grace'
+import { AggregatorRegistry } from 'prom-client'
 import type { Config } from './config.ts'
 import type { DatabaseTarget } from './database-setup.ts'
+
+/** From the primary to its workers: shut down gracefully (as on SIGTERM). */
+export const shutdownMessage = 'booking:shutdown'
+const metricsRequest = 'booking:metrics'
+
+interface MetricsMessage { type: typeof metricsRequest, id: string, text?: string, error?: string }
+const isMetricsMessage = (message: unknown): message is MetricsMessage =>
+  typeof message === 'object' && message !== null && (message as { type?: unknown }).type === metricsRequest
+
+/**
+ * In a worker: the metrics of every worker, summed by the primary, so that a scrape through the
+ * shared port sees the whole service whichever worker answers. Undefined outside a cluster or
+ * when the primary does not answer in time.
+ */
+export async function clusterMetrics (): Promise<string | undefined> {
+  if (!cluster.isWorker || process.send === undefined) return undefined
+  const id = randomUUID()
+  return await new Promise((resolve) => {
+    const timer = setTimeout(() => finish(undefined), 3_000)
+    function finish (text: string | undefined): void {
+      clearTimeout(timer)
+      process.off('message', onMessage)
+      resolve(text)
+    }
+    function onMessage (message: unknown): void {
+      if (isMetricsMessage(message) && message.id === id) finish(message.text)
+    }
+    process.on('message', onMessage)
+    process.send!({ type: metricsRequest, id } satisfies MetricsMessage)
+  })
+}
 
 const say = (message: string): void => { process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg: message })}\n`) }
 
@@ -15,6 +48,13 @@ export async function runWorkers (config: Config, target: DatabaseTarget): Promi
   let stopping = false
   const env = { DATABASE_URL: target.url, ADMIN_TOKEN: config.ADMIN_TOKEN }
   const fork = (): Worker => cluster.fork(env)
+  const aggregator = new AggregatorRegistry()
+  cluster.on('message', (worker, message: unknown) => {
+    if (!isMetricsMessage(message)) return
+    aggregator.clusterMetrics().then(
+      (text) => { worker.send({ type: metricsRequest, id: message.id, text } satisfies MetricsMessage) },
+      (error: Error) => { worker.send({ type: metricsRequest, id: message.id, error: error.message } satisfies MetricsMessage) })
+  })
 
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return
@@ -23,8 +63,9 @@ export async function runWorkers (config: Config, target: DatabaseTarget): Promi
     setTimeout(() => { if (!stopping) fork() }, 1_000).unref()
   })
 
-  // The workers shut down gracefully on their own signal; the primary relays it, waits for them
-  // (each bounded by its own 10 s grace), then stops the embedded database under them.
+  // Each worker shuts down gracefully, bounded by its own 10 s grace, then the primary stops the
+  // embedded database under them. The primary asks by message, not by signal: Ctrl-C (and
+  // systemd) signal the workers too, and a second signal would force a worker out mid-drain.
   closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
     stopping = true
     say(err === undefined ? `shutting down the workers (${signal ?? 'exit'})` : `shutting down after an error: ${err.message}`)
@@ -33,7 +74,7 @@ export async function runWorkers (config: Config, target: DatabaseTarget): Promi
       if (worker.isDead()) resolve(undefined)
       else worker.once('exit', resolve)
     }))
-    for (const worker of workers) worker.process.kill('SIGTERM')
+    for (const worker of workers) if (worker.isConnected()) worker.send(shutdownMessage)
     await Promise.all(exited)
     await target.stop()
   })

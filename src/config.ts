@@ -33,7 +33,10 @@ export const ConfigSchema = Type.Object({
   MAX_SEATS_PER_SHOW: Type.Integer({ default: 100000, minimum: 1, maximum: 1000000, description: 'seats per show' }),
   LOG_LEVEL: Type.Unsafe<LogLevel>({ type: 'string', enum: logLevels, default: 'info' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated origins allowed to call from browsers; none when empty' }),
-  TRUST_PROXY: Type.Boolean({ default: false, description: 'take the client address from X-Forwarded-For (behind a load balancer)' }),
+  TRUST_PROXY: Type.String({
+    default: 'false',
+    description: 'whom to believe in X-Forwarded-For: false, true (every hop: only when nothing else can reach the server), a number of proxy hops, or comma-separated proxy addresses/CIDRs'
+  }),
   RATE_LIMIT_BOOKINGS_PER_MINUTE: Type.Integer({ default: 120, minimum: 0, description: 'POST /bookings per client per minute; 0: no limit' }),
   RATE_LIMIT_ADMIN_PER_MINUTE: Type.Integer({ default: 600, minimum: 0, description: 'admin calls per client per minute; 0: no limit' }),
   OVERLOAD_MAX_QUEUE: Type.Integer({ default: 200, minimum: 0, description: 'shed load while this many requests wait for a connection; 0: never' }),
@@ -42,14 +45,27 @@ export const ConfigSchema = Type.Object({
 
 type Env = Static<typeof ConfigSchema>
 
-export type Config = Omit<Env, 'ADMIN_TOKEN' | 'CORS_ORIGINS'> & {
+export type Config = Omit<Env, 'ADMIN_TOKEN' | 'CORS_ORIGINS' | 'TRUST_PROXY'> & {
   ADMIN_TOKEN: string
   CORS_ORIGINS: string[]
+  /** As Fastify's trustProxy takes it. */
+  TRUST_PROXY: boolean | number | string[]
   /** True when ADMIN_TOKEN was not configured and a random one was made for this process. */
   ADMIN_TOKEN_GENERATED: boolean
 }
 
 export class ConfigError extends Error {}
+
+function trustedProxies (value: string): boolean | number | string[] {
+  const text = value.trim()
+  if (text === 'false' || text === '') return false
+  if (text === 'true') return true
+  if (/^\d+$/.test(text)) return Number(text)
+  const proxies = text.split(',').map((proxy) => proxy.trim()).filter(Boolean)
+  const bad = proxies.find((proxy) => !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(proxy))
+  if (bad !== undefined) throw new ConfigError(`invalid configuration: TRUST_PROXY must be false, true, a hop count or proxy addresses, not ${bad}`)
+  return proxies
+}
 
 /**
  * Reads the environment (and `.env` when present). A bad value throws a ConfigError whose message
@@ -70,6 +86,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenv = true)
   return {
     ...parsed,
     CORS_ORIGINS: origins,
+    TRUST_PROXY: trustedProxies(parsed.TRUST_PROXY),
     ADMIN_TOKEN: parsed.ADMIN_TOKEN ?? randomBytes(24).toString('base64url'),
     ADMIN_TOKEN_GENERATED: generated
   }

@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import cluster from 'node:cluster'
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { EngineObserver } from './engine/index.ts'
 
 export interface MetricsSources {
@@ -10,13 +11,19 @@ export interface MetricsSources {
 
 /**
  * The process's Prometheus metrics, in a registry of its own (several apps can share a process in
- * tests). Each process reports its own; Prometheus sums across instances.
+ * tests). A cluster worker hands its registry to the primary, which sums the workers' for a scrape
+ * (see clusterMetrics); separate instances are summed by Prometheus.
  */
 export function createMetrics (sources: MetricsSources) {
   const registry = new Registry()
   // Includes nodejs_eventloop_lag_seconds and its percentiles, heap, GC and handles.
   collectDefaultMetrics({ register: registry })
   const registers = [registry]
+  if (cluster.isWorker) {
+    // Constructing one is what makes prom-client answer the primary's requests for this worker's metrics.
+    void new AggregatorRegistry()
+    AggregatorRegistry.setRegistries([registry])
+  }
 
   const requests = new Histogram({
     name: 'http_request_duration_seconds',

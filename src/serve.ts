@@ -1,5 +1,7 @@
+import cluster from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
+import { shutdownMessage } from './cluster.ts'
 import type { Config } from './config.ts'
 import type { DatabaseTarget } from './database-setup.ts'
 import { createDatabase, poolStats } from './db/database.ts'
@@ -41,14 +43,20 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
 
   // On SIGINT/SIGTERM: stop taking requests, let those in flight finish, then close the pool and the
   // embedded database. A second signal, or 10 s, forces the exit.
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  let shuttingDown = false
+  const grace = closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    shuttingDown = true
     if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
-    else app.log.info({ signal }, 'shutting down')
+    else app.log.info({ signal: signal ?? 'primary', worker: cluster.isWorker }, 'shutting down')
     await expiryJob.stop()
     await app.close()
     await db.destroy()
     await target.stop()
   })
+
+  // In a cluster the primary asks for the same shutdown by message; a worker already shutting
+  // down on its own signal ignores it.
+  process.on('message', (message) => { if (message === shutdownMessage && !shuttingDown) void grace.close() })
 
   await app.listen({ port: config.PORT, host: config.HOST })
 }

@@ -72,3 +72,11 @@ t.test('CORS_ORIGINS is a list of origins', async (t) => {
   t.throws(() => loadConfig({ CORS_ORIGINS: '*' }, false), /CORS_ORIGINS must list origins/)
   t.throws(() => loadConfig({ CORS_ORIGINS: 'https://example.com/path' }, false), /CORS_ORIGINS/)
 })
+
+t.test('TRUST_PROXY names whom to believe in X-Forwarded-For', async (t) => {
+  t.equal(loadConfig({}, false).TRUST_PROXY, false, 'nobody by default')
+  t.equal(loadConfig({ TRUST_PROXY: 'true' }, false).TRUST_PROXY, true)
+  t.equal(loadConfig({ TRUST_PROXY: '2' }, false).TRUST_PROXY, 2)
+  t.same(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.7' }, false).TRUST_PROXY, ['10.0.0.0/8', '192.168.1.7'])
+  t.throws(() => loadConfig({ TRUST_PROXY: 'yes please' }, false), /TRUST_PROXY must be/)
+})

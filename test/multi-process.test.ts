@@ -149,6 +149,12 @@ t.test('WORKERS=2 serves one port from two processes that share the database, an
   await checkInvariants(t, url, server.url, show.id, held, confirmed)
   const servingPids = new Set([...server.stdout().matchAll(/"pid":(\d+),[^\n]*"url":"\/bookings"/g)].map((match) => match[1]))
   t.equal(servingPids.size, 2, 'both workers served holds')
+  for (let scrape = 0; scrape < 3; scrape++) {
+    // Whichever worker answers, the counts are the whole service's.
+    const text = await (await fetch(`${server.url}/metrics`)).text()
+    const holds = Number(/^booking_operations_total\{operation="hold",outcome="ok"\} (\d+)$/m.exec(text)?.[1])
+    t.equal(holds, held.length, `scrape ${scrape + 1}: holds counted over both workers`)
+  }
 
   server.kill('SIGTERM')
   const exit = await server.waitForExit(20_000)

@@ -92,3 +92,17 @@ t.test('a request stuck behind a lock or without a connection ends in a 503 prob
   const { rows: [{ holds } = { holds: -1 }] } = await sql<{ holds: number }>`SELECT count(*)::int AS holds FROM bookings`.execute(db)
   t.equal(holds, 1, 'the timed-out hold left nothing behind')
 })
+
+t.test('behind a trusted proxy the client is the address it forwards, and only then', async (t) => {
+  const forwardedFrom = (address: string) => ({ 'x-forwarded-for': address })
+  const { app: proxied } = await testApp(t, { http: { trustProxy: 1, rateLimits: { bookingsPerMinute: 1, adminPerMinute: 0 } } })
+  const show = await createShow(proxied, { total_seats: 10 })
+  t.equal((await hold(proxied, { show_id: show.id, quantity: 1 }, forwardedFrom('203.0.113.1'))).statusCode, 201)
+  t.equal((await hold(proxied, { show_id: show.id, quantity: 1 }, forwardedFrom('203.0.113.2'))).statusCode, 201, 'another client behind the proxy')
+  t.equal((await hold(proxied, { show_id: show.id, quantity: 1 }, forwardedFrom('203.0.113.1'))).statusCode, 429, 'the first one again')
+
+  const { app: direct } = await testApp(t, { http: { rateLimits: { bookingsPerMinute: 1, adminPerMinute: 0 } } })
+  const other = await createShow(direct, { total_seats: 10 })
+  t.equal((await hold(direct, { show_id: other.id, quantity: 1 }, forwardedFrom('203.0.113.1'))).statusCode, 201)
+  t.equal((await hold(direct, { show_id: other.id, quantity: 1 }, forwardedFrom('203.0.113.2'))).statusCode, 429, 'without TRUST_PROXY a forged header changes nothing')
+})

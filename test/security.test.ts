@@ -104,6 +104,13 @@ t.test('tokens and database passwords never reach the logs, even at trace level'
     await app.inject({ method: 'POST', url: '/admin/shows', headers: admin, payload: { name: 'Logged?', start_time: new Date(Date.now() + 3600_000).toISOString(), total_seats: 5 } })
     await app.inject({ url: '/shows/0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10', headers: { authorization: `Bearer ${adminToken}`, cookie: `session=${adminToken}` } })
   }
+  const [, app] = apps
+  const show = (await app!.inject({ method: 'POST', url: '/admin/shows', headers: admin, payload: { name: 'Logged', start_time: new Date(Date.now() + 3600_000).toISOString(), total_seats: 5 } })).json()
+  const booking = (await app!.inject({ method: 'POST', url: '/bookings', payload: { show_id: show.id, quantity: 1 } })).json()
+  await app!.inject(`/bookings/${booking.id}`)
+  await app!.inject({ method: 'POST', url: `/bookings/${booking.id}/confirm` })
+  t.match(logs, /"url":"\/bookings\/\[redacted\]\/confirm"/, 'booking routes are logged without their id')
+  t.notOk(logs.includes(booking.id), 'no booking id: it is what lets its holder confirm or cancel')
   t.match(logs, /request failed|incoming request/, 'requests and failures were logged')
   t.notOk(logs.includes(adminToken), 'no admin token')
   t.notOk(logs.includes('wrong-token-4d1c8e2b9a'), 'no wrong token either')

@@ -102,7 +102,8 @@ function validationProblem (errors: AjvError[], context: string): Problem {
 }
 
 // PostgreSQL and pool errors that mean "the database is not answering", not "your request is bad".
-const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '53300', '57014', '55P03', '40001', '40P01'])
+// 25006: a write reached a read-only standby (a failover in progress).
+const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '53300', '57014', '55P03', '40001', '40P01', '25006'])
 
 function isDatabaseUnavailable (error: Error & { code?: string }): boolean {
   return (error.code !== undefined && (unavailableCodes.has(error.code) || error.code.startsWith('08'))) ||

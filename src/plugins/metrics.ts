@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { clusterMetrics } from '../cluster.ts'
 import type { Metrics } from '../metrics.ts'
 import { neverShed } from './load-shedding.ts'
 
 /**
  * Times every request by its route template (so ids do not explode the label set; unknown paths
- * count as one `unmatched` route) and serves GET /metrics in Prometheus text format.
+ * count as one `unmatched` route) and serves GET /metrics in Prometheus text format: with
+ * WORKERS > 1, the sum over all workers.
  */
 export default fp(async function metrics (app: FastifyInstance, { metrics }: { metrics: Metrics }) {
   app.addHook('onResponse', async (request, reply) => {
@@ -31,6 +33,7 @@ export default fp(async function metrics (app: FastifyInstance, { metrics }: { m
       }
     }
   }, async (_request, reply) => {
-    return await reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
+    const text = await clusterMetrics() ?? await metrics.registry.metrics()
+    return await reply.type(metrics.registry.contentType).send(text)
   })
 }, { name: 'metrics' })
