@@ -114,11 +114,14 @@ export async function buildApp (options: AppOptions) {
   // Bodies are JSON only; anything else is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain')
 
-  // While closing, answers to requests still in flight end their connection, so that keep-alive
-  // sockets do not hold a graceful shutdown open for Fastify's 72 s keep-alive timeout.
+  // Shutting down has two steps. Draining: requests are still served (those already sent on new
+  // connections too, which closing the listener would reset), /ready answers 503 so that load
+  // balancers stop sending more, and answers end their connection, so that keep-alive sockets do
+  // not hold the shutdown open for Fastify's 72 s keep-alive timeout. Closing: app.close().
+  let draining = false
   let closing = false
-  app.addHook('preClose', async () => { closing = true })
-  app.addHook('onSend', async (_request, reply) => { if (closing) reply.header('connection', 'close') })
+  app.addHook('preClose', async () => { closing = true; draining = true })
+  app.addHook('onSend', async (_request, reply) => { if (draining) reply.header('connection', 'close') })
   // A request that arrives on a kept-alive connection once closing began is refused as a problem
   // (Fastify's own 503 for it is not one), so the client retries elsewhere.
   app.addHook('onRequest', async (_request, reply) => {
@@ -144,12 +147,18 @@ export async function buildApp (options: AppOptions) {
   })
   // After the server has closed, so that the writes of requests still in flight are published.
   if (showEvents !== undefined) app.addHook('onClose', async () => { await showEvents.close() })
-  await app.register(operations, { pendingMigrations: options.pendingMigrations })
+  await app.register(operations, { pendingMigrations: options.pendingMigrations, draining: () => draining })
   await app.register(shows, { engine })
   await app.register(events, { events: showEvents })
   await app.register(bookings, { engine })
   await app.register(admin, { engine, adminToken: options.adminToken })
-  return Object.assign(app, { engine, showEvents, metrics })
+  return Object.assign(app, {
+    engine,
+    showEvents,
+    metrics,
+    /** The first step of a graceful shutdown (see above); app.close() is the second. */
+    startDraining: () => { draining = true }
+  })
 }
 
 export type App = Awaited<ReturnType<typeof buildApp>>

@@ -10,6 +10,13 @@ import { startExpiryJob } from './engine/expiry-job.ts'
 import { loggerOptions } from './logging.ts'
 
 /**
+ * How long a shutting-down process keeps serving before it stops listening: requests already on
+ * their way (on new connections, which closing the listener would reset) are answered, and load
+ * balancers polling /ready see the 503 and stop sending. Part of the 10 s grace.
+ */
+const drainMs = 1_000
+
+/**
  * One serving process: the app on its own pool, the expiry sweep, and a graceful shutdown. With
  * WORKERS > 1 each worker of the cluster runs this.
  */
@@ -41,13 +48,15 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
   }
   const expiryJob = startExpiryJob(app.engine, config.EXPIRY_JOB_INTERVAL_SECONDS, app.log)
 
-  // On SIGINT/SIGTERM: stop taking requests, let those in flight finish, then close the pool and the
-  // embedded database. A second signal, or 10 s, forces the exit.
+  // On SIGINT/SIGTERM: drain, stop taking requests, let those in flight finish, then close the pool
+  // and the embedded database. A second signal, or 10 s, forces the exit.
   let shuttingDown = false
   const grace = closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     shuttingDown = true
     if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal: signal ?? 'primary', worker: cluster.isWorker }, 'shutting down')
+    app.startDraining()
+    await new Promise((resolve) => setTimeout(resolve, drainMs))
     await expiryJob.stop()
     await app.close()
     await db.destroy()

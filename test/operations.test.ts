@@ -57,3 +57,16 @@ t.test('the OpenAPI document is served at /docs/json', async (t) => {
   t.equal(docs.statusCode, 200)
   t.match(docs.headers['content-type'], /text\/html/)
 })
+
+t.test('while draining for a shutdown, requests are still served but /ready says 503 and connections close', async (t) => {
+  const { app } = await testApp(t)
+  t.equal((await app.inject('/ready')).statusCode, 200)
+  app.startDraining()
+  const ready = await app.inject('/ready')
+  t.equal(ready.statusCode, 503)
+  t.match(ready.json(), { code: 'service_unavailable', detail: 'The server is shutting down' })
+  const health = await app.inject('/health')
+  t.equal(health.statusCode, 200, 'the process is still alive')
+  t.equal(health.headers.connection, 'close', 'keep-alive clients move on')
+  t.equal((await app.inject('/shows')).statusCode, 200, 'requests are still served')
+})

@@ -703,7 +703,7 @@ export interface operations {
                     "application/json": components["schemas"]["Ready"];
                 };
             };
-            /** @description service_unavailable: the database does not answer or migrations are pending */
+            /** @description service_unavailable: the database does not answer, migrations are pending, or the server is shutting down */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -8,9 +8,11 @@ import { neverShed } from '../plugins/load-shedding.ts'
 export interface OperationsOptions {
   /** Resolves to the migrations not yet applied; rejects when the database does not answer. */
   pendingMigrations: () => Promise<string[]>
+  /** True once a graceful shutdown began: the instance should get no new traffic. */
+  draining?: () => boolean
 }
 
-const operations: FastifyPluginAsyncTypebox<OperationsOptions> = async (app, { pendingMigrations }) => {
+const operations: FastifyPluginAsyncTypebox<OperationsOptions> = async (app, { pendingMigrations, draining = () => false }) => {
   // Load balancers must see the truth under load too: shedding these would take a busy but
   // healthy instance out of rotation and pile its load onto the others.
   app.get('/health', {
@@ -33,10 +35,11 @@ const operations: FastifyPluginAsyncTypebox<OperationsOptions> = async (app, { p
       summary: 'Readiness: the database answers and every migration is applied',
       response: {
         200: jsonResponse(Type.Ref(Ready), 'Ready to serve'),
-        503: problemResponse('service_unavailable: the database does not answer or migrations are pending')
+        503: problemResponse('service_unavailable: the database does not answer, migrations are pending, or the server is shutting down')
       }
     }
   }, async (request, reply) => {
+    if (draining()) return await sendProblem(reply, problem(503, 'service_unavailable', 'The server is shutting down'))
     let pending: string[]
     try {
       pending = await pendingMigrations()
