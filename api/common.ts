@@ -14,7 +14,7 @@ export const Problem = Type.Object({
   status: Type.Integer({ minimum: 400, maximum: 599, examples: [409] }),
   detail: Type.String({ examples: ['Asked for 4 seats, 2 are free'] }),
   code: Type.String({
-    description: 'Stable snake_case code that clients switch on: validation_failed, unauthorized, show_not_found, booking_not_found, insufficient_seats, seats_unavailable, sales_closed, hold_expired, booking_cancelled, idempotency_key_reused, idempotency_key_in_use, route_not_found, method_not_allowed, payload_too_large, unsupported_media_type, rate_limited, service_unavailable, overloaded, internal_error',
+    description: 'Stable snake_case code that clients switch on: validation_failed, unauthorized, show_not_found, booking_not_found, insufficient_seats, seats_unavailable, sales_closed, hold_expired, booking_cancelled, idempotency_key_reused, idempotency_key_in_use, route_not_found, method_not_allowed, payload_too_large, unsupported_media_type, uri_too_long, rate_limited, service_unavailable, overloaded, internal_error',
     examples: ['insufficient_seats']
   }),
   errors: Type.Optional(Type.Array(Type.Ref(ProblemError), { description: 'validation_failed: every invalid value' })),

@@ -77,6 +77,9 @@ export async function buildApp (options: AppOptions) {
     genReqId: () => crypto.randomUUID(),
     bodyLimit: 64 * 1024,
     return503OnClosing: false,
+    // Errors the router raises before any route or hook runs (a malformed or overlong path) are
+    // problems like every other.
+    frameworkErrors: (error, request, reply) => { void sendProblem(reply, toProblem(error, request.method)) },
     // A client gets 30 s to send its request (slowloris); answers, event streams included, are not bounded by it.
     requestTimeout: 30_000,
     // Long path ids are still answered as not found by their route, not as an unknown route.

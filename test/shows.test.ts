@@ -88,19 +88,31 @@ t.test('bad shows are refused with validation_failed and nothing is created', as
   t.equal(Number(count), 0, 'no show was created')
 })
 
-t.test('the largest show is created within a second', async (t) => {
+t.test('the largest show is created in one statement, in seconds at most', async (t) => {
   const { app } = await testApp(t)
-  // Other test files load the same two cores, so the faster of two creations is the measure.
-  const timed = async () => {
-    const started = performance.now()
-    const show = await createShow(app, { total_seats: 100_000 })
-    return { show, ms: Math.round(performance.now() - started) }
-  }
-  const first = await timed()
-  const { show, ms } = await timed()
-  t.ok(Math.min(first.ms, ms) < 1000, `created 100,000 seats in ${first.ms} and ${ms} ms`)
+  // The contract's second is measured by `make bench` (its first row), on a machine that runs
+  // nothing else. Here other test files load the same two cores, so this bound only catches what
+  // would break it by far: seats inserted one round trip at a time, or a plan that grows with n².
+  const started = performance.now()
+  const show = await createShow(app, { total_seats: 100_000 })
+  const ms = Math.round(performance.now() - started)
+  t.ok(ms < 10_000, `created 100,000 seats in ${ms} ms`)
   const { availability } = (await app.inject(`/shows/${show.id}/availability`)).json()
   t.same(availability, { total: 100_000, available: 100_000, held: 0, booked: 0 })
+})
+
+t.test('what the database could not store, and what the router refuses, are problems too', async (t) => {
+  const { app, db } = await testApp(t)
+  const nul = await app.inject({ method: 'POST', url: '/admin/shows', headers: admin, payload: { name: 'a\u0000b', start_time: inAnHour(), total_seats: 3 } })
+  t.match({ status: nul.statusCode, body: nul.json() }, { status: 400, body: { code: 'validation_failed', errors: [{ path: '/body/name' }] } }, 'a NUL in a name')
+  const long = await app.inject(`/shows/${'x'.repeat(3000)}`)
+  t.match({ status: long.statusCode, type: long.headers['content-type'], body: long.json() },
+    { status: 414, type: /^application\/problem\+json/, body: { code: 'uri_too_long' } }, 'an overlong path segment')
+  const bad = await app.inject('/shows/%E0%A4%A')
+  t.match({ status: bad.statusCode, type: bad.headers['content-type'], body: bad.json() },
+    { status: 400, type: /^application\/problem\+json/, body: { code: 'validation_failed', errors: [{ path: '/params' }] } }, 'a malformed URL')
+  const { count } = await db.selectFrom('shows').select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow()
+  t.equal(Number(count), 0)
 })
 
 t.test('upcoming shows are listed by start time, page by page', async (t) => {

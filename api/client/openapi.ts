@@ -291,7 +291,7 @@ export interface components {
             /** @example Asked for 4 seats, 2 are free */
             detail: string;
             /**
-             * @description Stable snake_case code that clients switch on: validation_failed, unauthorized, show_not_found, booking_not_found, insufficient_seats, seats_unavailable, sales_closed, hold_expired, booking_cancelled, idempotency_key_reused, idempotency_key_in_use, route_not_found, method_not_allowed, payload_too_large, unsupported_media_type, rate_limited, service_unavailable, overloaded, internal_error
+             * @description Stable snake_case code that clients switch on: validation_failed, unauthorized, show_not_found, booking_not_found, insufficient_seats, seats_unavailable, sales_closed, hold_expired, booking_cancelled, idempotency_key_reused, idempotency_key_in_use, route_not_found, method_not_allowed, payload_too_large, unsupported_media_type, uri_too_long, rate_limited, service_unavailable, overloaded, internal_error
              * @example insufficient_seats
              */
             code: string;
@@ -319,7 +319,10 @@ export interface components {
              * @example 0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10
              */
             id: string;
-            /** @example Coldplay — Mumbai, night 1 */
+            /**
+             * @description 1..200 characters, no control characters
+             * @example Coldplay — Mumbai, night 1
+             */
             name: string;
             /**
              * Format: date-time
@@ -359,7 +362,10 @@ export interface components {
              * @example 0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10
              */
             id: string;
-            /** @example Coldplay — Mumbai, night 1 */
+            /**
+             * @description 1..200 characters, no control characters
+             * @example Coldplay — Mumbai, night 1
+             */
             name: string;
             /**
              * Format: date-time
@@ -438,7 +444,10 @@ export interface components {
          *     }
          */
         CreateNumberedShowRequest: {
-            /** @example Coldplay — Mumbai, night 1 */
+            /**
+             * @description 1..200 characters, no control characters
+             * @example Coldplay — Mumbai, night 1
+             */
             name: string;
             /**
              * Format: date-time
@@ -470,7 +479,10 @@ export interface components {
          *     }
          */
         CreateRowsShowRequest: {
-            /** @example Coldplay — Mumbai, night 1 */
+            /**
+             * @description 1..200 characters, no control characters
+             * @example Coldplay — Mumbai, night 1
+             */
             name: string;
             /**
              * Format: date-time

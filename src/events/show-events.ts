@@ -121,10 +121,11 @@ export function createShowEvents (options: ShowEventsOptions) {
       void count(state)
       return
     }
+    // Timers may fire a fraction of a millisecond early: check again rather than count at once.
     state.timer = setTimeout(() => {
       state.timer = undefined
-      void count(state)
-    }, wait)
+      schedule(state)
+    }, Math.ceil(wait))
   }
 
   function deliver (member: Member, json: string): void {

@@ -23,6 +23,7 @@ const titles: Record<string, string> = {
   service_unavailable: 'The service is unavailable for a moment',
   overloaded: 'The service is overloaded',
   rate_limited: 'Too many requests',
+  uri_too_long: 'The URL is too long',
   bad_request: 'The request cannot be served',
   internal_error: 'Internal error'
 }
@@ -119,10 +120,15 @@ export function toProblem (error: FastifyError & { validation?: AjvError[] }, me
   if (status === 413) return problem(413, 'payload_too_large', 'The request body is larger than this API accepts')
   if (status === 415) return problem(415, 'unsupported_media_type', 'Send the body as application/json')
   if (status === 429) return problem(429, 'rate_limited', error.message)
+  if (status === 414) return problem(414, 'uri_too_long', 'A path segment is longer than this API accepts')
+  if (error.code === 'FST_ERR_BAD_URL') return problem(400, 'validation_failed', 'The URL is not valid', { errors: [{ path: '/params', message: 'is not a valid URL component' }] })
   if (error.code === 'FST_UNDER_PRESSURE') return problem(503, 'overloaded', 'The server is at capacity; retry after Retry-After seconds')
   // Fastify's own 400s are about the body as a whole: unparseable or empty JSON.
   if (status === 400) return problem(400, 'validation_failed', error.message, { errors: [{ path: '/body', message: error.message }] })
   if (status > 400 && status < 500) return problem(status, 'bad_request', error.message)
   if (isDatabaseUnavailable(error)) return problem(503, 'service_unavailable', 'The database is not answering; try again shortly')
+  // Class 22 is PostgreSQL refusing a value (a NUL in text, say) that validation let through: the
+  // request's fault, and nothing was written.
+  if (error.code?.startsWith('22') === true) return problem(400, 'validation_failed', 'A value in the request cannot be stored', { errors: [{ path: '/body', message: 'contains a value the database cannot store' }] })
   return problem(500, 'internal_error', 'Something went wrong on our side; it has been logged')
 }
