@@ -13,12 +13,15 @@ export function encodeCursor (key: CursorKey): string {
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+// What toISOString gives for the timestamps PostgreSQL stores: four-digit years only, so a forged
+// cursor cannot carry a date PostgreSQL refuses.
+const isoPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 
 export function decodeCursor (cursor: string | undefined): CursorKey | undefined {
   if (cursor === undefined) return undefined
   try {
     const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString())
-    if (Array.isArray(key) && key.length === 2 && typeof key[0] === 'string' && !Number.isNaN(Date.parse(key[0])) &&
+    if (Array.isArray(key) && key.length === 2 && typeof key[0] === 'string' && isoPattern.test(key[0]) && !Number.isNaN(Date.parse(key[0])) &&
       typeof key[1] === 'string' && uuidPattern.test(key[1])) {
       return [key[0], key[1]]
     }
