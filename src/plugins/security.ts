@@ -3,6 +3,8 @@ import helmet from '@fastify/helmet'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 
+const apiPolicy = "default-src 'none';frame-ancestors 'none'"
+
 export interface SecurityOptions {
   /** Origins whose browser pages may call the API; none by default, so no CORS headers at all. */
   corsOrigins: string[]
@@ -15,13 +17,13 @@ export interface SecurityOptions {
  */
 export default fp(async function security (app: FastifyInstance, { corsOrigins }: SecurityOptions) {
   await app.register(helmet, {
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] }
-    },
+    // Set below as one constant: helmet builds the policy anew for every answer, which cost about
+    // a tenth of a flash sale's throughput (make bench) for a string that never changes.
+    contentSecurityPolicy: false,
     // Served over plain HTTP behind a TLS-terminating proxy too; HSTS is that proxy's to send.
     strictTransportSecurity: false
   })
+  app.addHook('onRequest', async (_request, reply) => { reply.header('content-security-policy', apiPolicy) })
   if (corsOrigins.length === 0) return
   await app.register(cors, {
     origin: corsOrigins,
