@@ -36,7 +36,14 @@ export async function clusterMetrics (): Promise<string | undefined> {
   })
 }
 
-const say = (message: string): void => { process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg: message })}\n`) }
+// The primary's few lines, in the workers' (pino's) format and levels, honouring LOG_LEVEL.
+const levels: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity }
+function logger (level: string) {
+  return (at: 'info' | 'warn' | 'error', message: string): void => {
+    if ((levels[at] ?? 0) < (levels[level] ?? 30)) return
+    process.stdout.write(`${JSON.stringify({ level: levels[at], time: Date.now(), pid: process.pid, msg: message })}\n`)
+  }
+}
 
 /**
  * WORKERS processes serving one port through node:cluster. The primary owns what there must be
@@ -46,6 +53,7 @@ const say = (message: string): void => { process.stdout.write(`${JSON.stringify(
  */
 export async function runWorkers (config: Config, target: DatabaseTarget): Promise<void> {
   let stopping = false
+  const say = logger(config.LOG_LEVEL)
   const env = { DATABASE_URL: target.url, ADMIN_TOKEN: config.ADMIN_TOKEN }
   const fork = (): Worker => cluster.fork(env)
   const aggregator = new AggregatorRegistry()
@@ -58,7 +66,7 @@ export async function runWorkers (config: Config, target: DatabaseTarget): Promi
 
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return
-    say(`worker ${worker.process.pid ?? '?'} exited (${signal ?? code}); starting another`)
+    say('error', `worker ${worker.process.pid ?? '?'} exited (${signal ?? code}); starting another`)
     // After a pause, so that a worker failing at start does not spin the machine.
     setTimeout(() => { if (!stopping) fork() }, 1_000).unref()
   })
@@ -68,7 +76,8 @@ export async function runWorkers (config: Config, target: DatabaseTarget): Promi
   // systemd) signal the workers too, and a second signal would force a worker out mid-drain.
   closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
     stopping = true
-    say(err === undefined ? `shutting down the workers (${signal ?? 'exit'})` : `shutting down after an error: ${err.message}`)
+    if (err === undefined) say('info', `shutting down the workers (${signal ?? 'exit'})`)
+    else say('error', `shutting down after an error: ${err.message}`)
     const workers = Object.values(cluster.workers ?? {}).filter((worker) => worker !== undefined)
     const exited = workers.map(async (worker) => await new Promise((resolve) => {
       if (worker.isDead()) resolve(undefined)
@@ -79,7 +88,7 @@ export async function runWorkers (config: Config, target: DatabaseTarget): Promi
     await target.stop()
   })
 
-  say(`starting ${config.WORKERS} workers on ${config.HOST}:${config.PORT}`)
-  if (config.ADMIN_TOKEN_GENERATED) say(`ADMIN_TOKEN is not set; this process made one: ${config.ADMIN_TOKEN}`)
+  say('info', `starting ${config.WORKERS} workers on ${config.HOST}:${config.PORT}`)
+  if (config.ADMIN_TOKEN_GENERATED) say('warn', `ADMIN_TOKEN is not set; this process made one: ${config.ADMIN_TOKEN}`)
   for (let i = 0; i < config.WORKERS; i++) fork()
 }
