@@ -35,6 +35,35 @@ export async function freePort (): Promise<number> {
 }
 
 /**
+ * An embedded PostgreSQL on `port` with its data in `databaseDir`, listening on 127.0.0.1 only, not
+ * yet initialised or started. `settings` adds `-c name=value` settings.
+ */
+export function embeddedServer (
+  databaseDir: string,
+  port: number,
+  onLog: (message: string) => void,
+  settings: Record<string, string> = {}
+): EmbeddedPostgres {
+  const all = { listen_addresses: '127.0.0.1', unix_socket_directories: '', max_connections: '200', ...settings }
+  return new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user,
+    password,
+    persistent: true,
+    // PostgreSQL refuses to run as root; as root, run it as a `postgres` system user.
+    createPostgresUser: userInfo().uid === 0,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: Object.entries(all).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    onLog,
+    onError: (error) => onLog(String(error))
+  })
+}
+
+/** The URL of the `postgres` maintenance database of an embedded server on `port`. */
+export const embeddedUrl = (port: number): string => `postgres://${user}:${password}@127.0.0.1:${port}/postgres`
+
+/**
  * Starts a PostgreSQL server whose data lives in `dataDir`, initialising the directory on first
  * use and reusing it afterwards. It listens on 127.0.0.1 only, on a free port.
  */
@@ -44,19 +73,7 @@ export async function startEmbeddedPostgres (
 ): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(dataDir)
   const port = await freePort()
-  const server = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user,
-    password,
-    persistent: true,
-    // PostgreSQL refuses to run as root; as root, run it as a `postgres` system user.
-    createPostgresUser: userInfo().uid === 0,
-    initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
-    onLog,
-    onError: (error) => onLog(String(error))
-  })
+  const server = embeddedServer(databaseDir, port, onLog)
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
     await mkdir(path.dirname(databaseDir), { recursive: true })
     await server.initialise()
@@ -66,7 +83,7 @@ export async function startEmbeddedPostgres (
   const stopOnExit = (): void => { void server.stop() }
   process.once('exit', stopOnExit)
   return {
-    url: `postgres://${user}:${password}@127.0.0.1:${port}/postgres`,
+    url: embeddedUrl(port),
     stop: async () => {
       process.removeListener('exit', stopOnExit)
       await server.stop()

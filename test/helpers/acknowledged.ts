@@ -5,6 +5,7 @@ import { sql } from 'kysely'
 import type { Test } from 'tap'
 import type { Availability, Booking, BookingStatus, Show } from '../../api/index.ts'
 import type { Database } from '../../src/db/database.ts'
+import type { BookingRow } from '../../src/engine/bookings.ts'
 import { invariantViolations, seatCounts } from './invariants.ts'
 
 /**
@@ -305,16 +306,7 @@ async function apiBookings (url: string, showId: string, adminToken: string): Pr
 /** A booking as both the API and the tables have it. */
 type Stored = Omit<Booking, 'show_id'>
 
-interface StoredRow {
-  id: string
-  status: BookingStatus
-  quantity: number
-  seats: string[]
-  hold_expires_at: Date
-  created_at: Date
-  confirmed_at: Date | null
-  cancelled_at: Date | null
-}
+type StoredRow = Omit<BookingRow, 'show_id'>
 
 /** Every booking of the show, straight from the tables, with its seat list. */
 async function storedBookings (db: Database, showId: string): Promise<Map<string, Stored>> {

