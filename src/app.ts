@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyError, type FastifyServerOptions } from 'fastify'
 import { components, tags } from '../api/index.ts'
-import type { Database } from './db/database.ts'
+import type { Database, PoolStats } from './db/database.ts'
 import { createBookingEngine, type EngineSettings } from './engine/index.ts'
 import { createShowEvents, type ShowEventsSettings } from './events/show-events.ts'
 import { problem, sendProblem, toProblem } from './http/problems.ts'
@@ -37,13 +37,6 @@ const noProtections: HttpSettings = {
 
 /** Trusts the `hops` proxies nearest the server, as Fastify does for a number (its types lack it). */
 const trustHops = (hops: number) => (_address: string, hop: number): boolean => hop < hops
-
-/** The database pool's state, for load shedding and metrics. */
-export interface PoolStats {
-  total: number
-  idle: number
-  waiting: number
-}
 
 export interface AppOptions {
   db: Database

@@ -1,10 +1,10 @@
 import cluster from 'node:cluster'
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { PoolStats } from './db/database.ts'
 import type { EngineObserver } from './engine/index.ts'
 
 export interface MetricsSources {
-  /** The database pool now: connections open, idle, and requests waiting for one. */
-  pool: () => { total: number, idle: number, waiting: number }
+  pool: () => PoolStats
   /** Live-availability streams open in this process. */
   subscribers: () => number
 }

@@ -107,8 +107,14 @@ export function createPool (options: DatabaseOptions): pg.Pool {
   return pool
 }
 
-/** What the pool is doing now: connections open, idle, and requests waiting for one. */
-export function poolStats (pool: pg.Pool): { total: number, idle: number, waiting: number } {
+/** What a pool is doing: connections open, idle, and requests waiting for one. */
+export interface PoolStats {
+  total: number
+  idle: number
+  waiting: number
+}
+
+export function poolStats (pool: pg.Pool): PoolStats {
   return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }
 }
 

@@ -1,16 +1,12 @@
+import type { Log } from '../log.ts'
 import type { BookingEngine } from './index.ts'
-
-interface JobLog {
-  info: (details: object, message: string) => void
-  warn: (details: object, message: string) => void
-}
 
 /**
  * Runs the sweep every `intervalSeconds` until stopped. Runs never overlap within a process, and
  * the sweep itself is safe to run in many processes at once. A failed run is logged and retried
  * at the next tick: expiry is exact without it, so a missed sweep only delays housekeeping.
  */
-export function startExpiryJob (engine: Pick<BookingEngine, 'sweepExpiredHolds' | 'forgetOldIdempotencyKeys'>, intervalSeconds: number, log: JobLog) {
+export function startExpiryJob (engine: Pick<BookingEngine, 'sweepExpiredHolds' | 'forgetOldIdempotencyKeys'>, intervalSeconds: number, log: Log) {
   let running: Promise<void> | undefined
   const tick = (): void => {
     if (running !== undefined) return

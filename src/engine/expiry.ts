@@ -39,7 +39,7 @@ export interface SweepResult {
 
 /** Sweeps batch after batch until a batch comes back short. */
 export async function sweepExpiredHolds (db: Database, batchSize = 500): Promise<SweepResult> {
-  const total: SweepResult = { expired: 0, released: 0, batches: 0, showIds: [] }
+  const total = { expired: 0, released: 0, batches: 0 }
   const shows = new Set<string>()
   for (;;) {
     const { rows: [batch] } = await sweepBatch(batchSize).execute(db)

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { createPool } from '../db/database.ts'
-import type { EventsLogger } from './logger.ts'
+import type { Log } from '../log.ts'
 
 export interface ListenerOptions {
   /** Not a transaction-mode PgBouncer: LISTEN needs a session of its own. */
@@ -11,7 +11,7 @@ export interface ListenerOptions {
   onNotification: (payload: string) => void
   /** The connection is (again) listening: notifications sent while it was not are lost. */
   onListening: () => void
-  log: EventsLogger
+  log: Log
   minRetryMs?: number
   maxRetryMs?: number
   probeTimeoutMs?: number

@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import type { Database } from '../db/database.ts'
-import type { EventsLogger } from './logger.ts'
+import type { Log } from '../log.ts'
 
 export interface Publisher {
   /** Tells every process, within `intervalMs`, that the seats of `showId` changed. */
@@ -15,7 +15,7 @@ export interface Publisher {
  * commits. Changes are collected for `intervalMs` and sent in one statement through the ordinary
  * pool, one notification per changed show; with nothing changed, no timer runs.
  */
-export function createPublisher (db: Database, channel: string, intervalMs: number, log: EventsLogger): Publisher {
+export function createPublisher (db: Database, channel: string, intervalMs: number, log: Log): Publisher {
   const changed = new Set<string>()
   let timer: NodeJS.Timeout | undefined
   let flushing: Promise<void> | undefined

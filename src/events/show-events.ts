@@ -3,7 +3,7 @@ import type { Database } from '../db/database.ts'
 import { EngineError } from '../engine/index.ts'
 import { getAvailability } from '../engine/shows.ts'
 import { createListener } from './listener.ts'
-import { silentLogger, type EventsLogger } from './logger.ts'
+import { silentLog, type Log } from '../log.ts'
 import { createPublisher } from './publisher.ts'
 
 const channel = 'show_changed'
@@ -22,7 +22,7 @@ export interface ShowEventsSettings {
 
 export interface ShowEventsOptions extends ShowEventsSettings {
   db: Database
-  log?: EventsLogger
+  log?: Log
   /** Publishing delay, and the least time between two events of one show (100 ms: at most 10 a second). */
   intervalMs?: number
 }
@@ -90,7 +90,7 @@ async function load (db: Database, showId: string): Promise<Availability | undef
  * lives exactly as long as it has subscribers.
  */
 export function createShowEvents (options: ShowEventsOptions) {
-  const { db, log = silentLogger, intervalMs = 100, heartbeatMs = 15_000 } = options
+  const { db, log = silentLog, intervalMs = 100, heartbeatMs = 15_000 } = options
   const shows = new Map<string, ShowState>()
   let subscribers = 0
   let heartbeat: NodeJS.Timeout | undefined
