@@ -1,6 +1,5 @@
 import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Readable } from 'node:stream'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { sql } from 'kysely'
@@ -9,60 +8,7 @@ import type { Availability } from '../api/index.ts'
 import type { App } from '../src/app.ts'
 import { createBookingEngine } from '../src/engine/index.ts'
 import { createShow, holdOk, sleep, testApp } from './helpers/app.ts'
-
-interface Received {
-  at: number
-  event?: string
-  data?: Availability
-  comment?: string
-}
-
-/** Parses a text/event-stream as it arrives; `waitFor` resolves with the first item that matches. */
-class EventReader {
-  readonly items: Received[] = []
-  #waiters: Array<{ match: (item: Received) => boolean, resolve: (item: Received) => void }> = []
-
-  constructor (stream: Readable) {
-    stream.setEncoding('utf8')
-    let buffer = ''
-    stream.on('data', (chunk: string) => {
-      buffer += chunk
-      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-        this.#add(buffer.slice(0, end))
-        buffer = buffer.slice(end + 2)
-      }
-    })
-    stream.on('error', () => {})
-  }
-
-  get availabilities (): Received[] {
-    return this.items.filter((item) => item.event === 'availability')
-  }
-
-  async waitFor (match: (item: Received) => boolean, timeoutMs = 5_000): Promise<Received> {
-    const found = this.items.find(match)
-    if (found !== undefined) return found
-    return await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`no matching event within ${timeoutMs} ms; got ${JSON.stringify(this.items)}`)) }, timeoutMs)
-      this.#waiters.push({ match, resolve: (item) => { clearTimeout(timer); resolve(item) } })
-    })
-  }
-
-  #add (frame: string): void {
-    const item: Received = { at: performance.now() }
-    for (const line of frame.split('\n')) {
-      if (line.startsWith(':')) item.comment = line.slice(1).trim()
-      else if (line.startsWith('event: ')) item.event = line.slice(7)
-      else if (line.startsWith('data: ')) item.data = JSON.parse(line.slice(6)) as Availability
-    }
-    this.items.push(item)
-    this.#waiters = this.#waiters.filter((waiter) => {
-      if (!waiter.match(item)) return true
-      waiter.resolve(item)
-      return false
-    })
-  }
-}
+import { EventReader, isAvailability, type Received } from './helpers/event-stream.ts'
 
 async function subscribe (app: App, showId: string) {
   const response = await app.inject({ method: 'GET', url: `/shows/${showId}/events`, payloadAsStream: true })
@@ -74,9 +20,6 @@ async function subscribe (app: App, showId: string) {
 
 const availability = async (app: App, showId: string): Promise<Availability> =>
   (await app.inject(`/shows/${showId}/availability`)).json().availability
-
-const isAvailability = (expected: Partial<Availability>) => (item: Received): boolean =>
-  item.event === 'availability' && Object.entries(expected).every(([key, value]) => item.data?.[key as keyof Availability] === value)
 
 /** Resolves once the hub has forgotten every subscriber and show (cleanup runs on 'close', a tick later). */
 async function drained (app: App, timeoutMs = 2_000): Promise<boolean> {

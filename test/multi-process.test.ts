@@ -1,8 +1,11 @@
+import { Readable } from 'node:stream'
+import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import t, { type Test } from 'tap'
-import type { Availability, Booking, Show } from '../api/index.ts'
+import type { Availability, Booking } from '../api/index.ts'
 import { createDatabase } from '../src/db/database.ts'
-import { stormServerEnv } from './helpers/acknowledged.ts'
+import { createShow, stormServerEnv } from './helpers/acknowledged.ts'
 import { freshDatabaseUrl } from './helpers/database.ts'
+import { EventReader, isAvailability } from './helpers/event-stream.ts'
 import { invariantViolations, seatCounts } from './helpers/invariants.ts'
 import { startServerProcess, type ServerProcess } from './helpers/server-process.ts'
 
@@ -16,12 +19,6 @@ async function post (base: string, path: string, body?: unknown): Promise<{ stat
     signal: AbortSignal.timeout(15_000)
   })
   return { status: response.status, body: await response.json() as Record<string, unknown> }
-}
-
-async function createShow (base: string, totalSeats: number): Promise<Show> {
-  const { status, body } = await post(base, '/admin/shows', { name: 'Two processes', start_time: new Date(Date.now() + 3600_000).toISOString(), total_seats: totalSeats })
-  if (status !== 201) throw new Error(`creating the show answered ${status}`)
-  return body as unknown as Show
 }
 
 /** Holds from `loops` concurrent clients spread over `bases`; confirms every other hold. */
@@ -62,61 +59,35 @@ async function checkInvariants (t: Test, url: string, base: string, showId: stri
   t.same(availability, { total: counts.total, available: counts.free, held: counts.held, booked: counts.booked })
 }
 
-/** The `availability` events of one SSE stream, as they arrive. */
-function subscribe (t: Test, base: string, showId: string): { events: Availability[], next: (wanted: (a: Availability) => boolean) => Promise<Availability> } {
-  const events: Availability[] = []
-  const waiters: Array<() => void> = []
+/** A live-availability stream of `base`, read as it arrives; closed when the test ends. */
+async function subscribe (t: Test, base: string, showId: string): Promise<EventReader> {
   const controller = new AbortController()
   t.teardown(() => controller.abort())
-  void (async () => {
-    const response = await fetch(`${base}/shows/${showId}/events`, { signal: controller.signal })
-    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
-    let buffer = ''
-    for (;;) {
-      const { value, done } = await reader.read()
-      if (done) return
-      buffer += value
-      let end: number
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const message = buffer.slice(0, end)
-        buffer = buffer.slice(end + 2)
-        const data = /^data: (.*)$/m.exec(message)?.[1]
-        if (/^event: availability$/m.test(message) && data !== undefined) {
-          events.push(JSON.parse(data) as Availability)
-          for (const wake of waiters.splice(0)) wake()
-        }
-      }
-    }
-  })().catch(() => {})
-  const next = async (wanted: (a: Availability) => boolean): Promise<Availability> => {
-    const deadline = Date.now() + 10_000
-    for (;;) {
-      const found = events.find(wanted)
-      if (found !== undefined) return found
-      if (Date.now() > deadline) throw new Error(`no such event within 10 s; got ${JSON.stringify(events)}`)
-      await new Promise<void>((resolve) => { waiters.push(resolve); setTimeout(resolve, 200) })
-    }
-  }
-  return { events, next }
+  const response = await fetch(`${base}/shows/${showId}/events`, { signal: controller.signal })
+  return new EventReader(Readable.fromWeb(response.body as WebReadableStream))
 }
+
+/** The counts of the first event from `reader` with those in `expected`. */
+const counts = async (reader: EventReader, expected: Partial<Availability>): Promise<Availability | undefined> =>
+  (await reader.waitFor(isAvailability(expected), 10_000)).data
 
 t.test('two server processes on one database: a storm through both keeps every invariant, and live availability crosses them', async (t) => {
   const url = await freshDatabaseUrl()
   const env = stormServerEnv(adminToken)
   const [a, b] = await Promise.all([0, 1].map(async () => await startServerProcess(t, { databaseUrl: url, env }))) as [ServerProcess, ServerProcess]
 
-  const show = await createShow(a.url, 400)
-  const seenByA = subscribe(t, a.url, show.id)
-  const seenByB = subscribe(t, b.url, show.id)
-  await seenByA.next((event) => event.available === 400)
-  await seenByB.next((event) => event.available === 400)
+  const show = await createShow(a.url, adminToken, 400)
+  const seenByA = await subscribe(t, a.url, show.id)
+  const seenByB = await subscribe(t, b.url, show.id)
+  await counts(seenByA, { available: 400 })
+  await counts(seenByB, { available: 400 })
 
   // A hold through each process reaches the subscribers of both.
   t.equal((await post(b.url, '/bookings', { show_id: show.id, seats: ['1', '2'] })).status, 201)
-  t.match(await seenByA.next((event) => event.held === 2), { held: 2, available: 398 }, 'a hold through B reaches a stream on A')
-  t.match(await seenByB.next((event) => event.held === 2), { held: 2 }, 'and the stream on B')
+  t.match(await counts(seenByA, { held: 2 }), { held: 2, available: 398 }, 'a hold through B reaches a stream on A')
+  t.match(await counts(seenByB, { held: 2 }), { held: 2 }, 'and the stream on B')
   t.equal((await post(a.url, '/bookings', { show_id: show.id, seats: ['3'] })).status, 201)
-  t.match(await seenByB.next((event) => event.held === 3), { held: 3, available: 397 }, 'a hold through A reaches a stream on B')
+  t.match(await counts(seenByB, { held: 3 }), { held: 3, available: 397 }, 'a hold through A reaches a stream on B')
 
   const { held, confirmed, refused } = await storm([a.url, b.url], show.id, 24, 12)
   t.same(refused, [], 'every request answered 201, 200 or a sold-out 409')
@@ -126,8 +97,8 @@ t.test('two server processes on one database: a storm through both keeps every i
   const earlier = await db.selectFrom('bookings').selectAll().where('show_id', '=', show.id).where('id', 'not in', all.map((booking) => booking.id)).execute()
   t.equal(earlier.length, 2, 'only the two holds made before the storm are not in it')
   const final = await seatCounts(db, show.id)
-  await seenByA.next((event) => event.held === final.held && event.booked === final.booked)
-  await seenByB.next((event) => event.held === final.held && event.booked === final.booked)
+  await counts(seenByA, { held: final.held, booked: final.booked })
+  await counts(seenByB, { held: final.held, booked: final.booked })
   t.pass('both streams end on the final counts')
   t.same(await invariantViolations(db, show.id), [], 'every booking invariant holds')
   const seats = all.flatMap((booking) => booking.seats)
@@ -143,7 +114,7 @@ t.test('WORKERS=2 serves one port from two processes that share the database, an
   while ((server.stdout().match(/Server listening/g) ?? []).length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
   t.equal((server.stdout().match(/Server listening/g) ?? []).length, 2, 'two workers listen')
 
-  const show = await createShow(server.url, 300)
+  const show = await createShow(server.url, adminToken, 300)
   const { held, confirmed, refused } = await storm([server.url], show.id, 16, 10)
   t.same(refused, [])
   await checkInvariants(t, url, server.url, show.id, held, confirmed)
