@@ -23,7 +23,7 @@ import { sql } from 'kysely'
 import { createDatabase, dropDatabase, ensureDatabase, withDatabaseName, type Database } from '../src/db/database.ts'
 import { freePort } from '../src/db/embedded.ts'
 import { dbmate } from '../src/db/migrations.ts'
-import { quantityStatement } from '../src/engine/holds.ts'
+import { holdStatement } from '../src/engine/holds.ts'
 import { startTestServer } from '../test/helpers/postgres-server.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -404,9 +404,15 @@ interface HoldPlan {
  * The plan the server runs: after its first few runs on a connection, the hold statement runs a
  * generic plan, made without knowing the show (see seatCount in src/engine/holds.ts).
  */
+/** The API's hold statement as it runs for one hold of 2 seats, the flash sale's request. */
+const singleHold = (db: Database, showId: string) => holdStatement(showId, [2], holdSeconds, false).compile(db)
+
+/** A statement parameter as PostgreSQL reads it in text form: arrays as {a,b}. */
+const textOf = (value: unknown): string => Array.isArray(value) ? `{${value.join(',')}}` : String(value)
+
 async function holdPlan (db: Database, showId: string): Promise<HoldPlan> {
-  const compiled = quantityStatement(showId, 2, holdSeconds, false).compile(db)
-  const args = sql.join(compiled.parameters.map((value) => sql.lit(value)))
+  const compiled = singleHold(db, showId)
+  const args = sql.join(compiled.parameters.map((value) => sql.lit(textOf(value))))
   const rows = await db.transaction().execute(async (trx) => {
     await sql`SET LOCAL plan_cache_mode = force_generic_plan`.execute(trx)
     await sql`PREPARE bench_hold AS ${sql.raw(compiled.sql)}`.execute(trx)
@@ -610,9 +616,9 @@ async function pgbenchClients (db: Database): Promise<number> {
 
 /** The statement with its $n parameters as pgbench variables: -M prepared sends them as parameters to a statement prepared once per connection, as the server does. */
 function pgbenchScript (db: Database, showId: string): { script: string, defines: string[] } {
-  const compiled = quantityStatement(showId, 2, holdSeconds, false).compile(db)
+  const compiled = singleHold(db, showId)
   const script = `${compiled.sql.replace(/\$(\d+)/g, (_, n: string) => `:p${n}`).trim()};\n`
-  const defines = compiled.parameters.flatMap((value, index) => ['-D', `p${index + 1}=${String(value)}`])
+  const defines = compiled.parameters.flatMap((value, index) => ['-D', `p${index + 1}=${textOf(value)}`])
   return { script, defines }
 }
 

@@ -79,6 +79,19 @@ export async function buildApp (options: AppOptions) {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  const showEvents = options.showEvents === undefined
+    ? undefined
+    : createShowEvents({ ...options.showEvents, db: options.db, log: app.log })
+  const metrics = createMetrics({
+    pool: poolStats,
+    subscribers: () => showEvents?.subscriberCount() ?? 0,
+    holdsWaiting: () => engine.holdsWaiting()
+  })
+  const engine = createBookingEngine(options.db, options.engine, {
+    ...metrics.observer,
+    showChanged: (showId) => { showEvents?.publish(showId) }
+  })
+
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -96,7 +109,7 @@ export async function buildApp (options: AppOptions) {
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` }
   })
   await app.register(security, { corsOrigins: http.corsOrigins })
-  await app.register(loadShedding, { ...http.loadShedding, queued: () => poolStats().waiting })
+  await app.register(loadShedding, { ...http.loadShedding, queued: () => poolStats().waiting + engine.holdsWaiting() })
   await app.register(rateLimit, http.rateLimits)
   await app.register(swaggerUi, {
     routePrefix: '/docs',
@@ -132,15 +145,7 @@ export async function buildApp (options: AppOptions) {
   app.setNotFoundHandler(async (request, reply) =>
     await sendProblem(reply, problem(404, 'route_not_found', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`)))
 
-  const showEvents = options.showEvents === undefined
-    ? undefined
-    : createShowEvents({ ...options.showEvents, db: options.db, log: app.log })
-  const metrics = createMetrics({ pool: poolStats, subscribers: () => showEvents?.subscriberCount() ?? 0 })
   await app.register(metricsPlugin, { metrics })
-  const engine = createBookingEngine(options.db, options.engine, {
-    ...metrics.observer,
-    showChanged: (showId) => { showEvents?.publish(showId) }
-  })
   // After the server has closed, so that the writes of requests still in flight are published.
   if (showEvents !== undefined) app.addHook('onClose', async () => { await showEvents.close() })
   await app.register(operations, { pendingMigrations: options.pendingMigrations, draining: () => draining })

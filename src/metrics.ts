@@ -7,6 +7,8 @@ export interface MetricsSources {
   pool: () => PoolStats
   /** Live-availability streams open in this process. */
   subscribers: () => number
+  /** Holds waiting for their show's next hold statement. */
+  holdsWaiting: () => number
 }
 
 /**
@@ -63,6 +65,18 @@ export function createMetrics (sources: MetricsSources) {
       this.set({ state: 'waiting' }, pool.waiting)
     }
   })
+  const holdsPerStatement = new Histogram({
+    name: 'booking_hold_statement_holds',
+    help: 'Quantity holds placed together per hold statement: above 1 when holds of one show arrive faster than one statement runs',
+    buckets: [1, 2, 4, 8, 16, 32, 64],
+    registers
+  })
+  new Gauge({
+    name: 'booking_holds_waiting',
+    help: 'Holds waiting for their show\'s next hold statement',
+    registers,
+    collect () { this.set(sources.holdsWaiting()) }
+  })
   new Gauge({
     name: 'sse_subscribers',
     help: 'Open live-availability streams (GET /shows/{id}/events)',
@@ -70,8 +84,9 @@ export function createMetrics (sources: MetricsSources) {
     collect () { this.set(sources.subscribers()) }
   })
 
-  const observer: Required<Pick<EngineObserver, 'operationEnded' | 'sweepEnded'>> = {
+  const observer: Required<Pick<EngineObserver, 'operationEnded' | 'sweepEnded' | 'holdStatementStarted'>> = {
     operationEnded: (operation, outcome) => { operations.inc({ operation, outcome }) },
+    holdStatementStarted: (holds) => { holdsPerStatement.observe(holds) },
     sweepEnded: (result, seconds) => {
       expired.inc(result.expired)
       sweepSeconds.observe(seconds)

@@ -69,6 +69,26 @@ t.test('a queue for database connections past OVERLOAD_MAX_QUEUE is shed at once
   t.equal((await hold(app, { show_id: show.id, quantity: 1 })).statusCode, 201, 'served again once the queue is gone')
 })
 
+t.test('holds waiting for their show\'s next hold statement count toward OVERLOAD_MAX_QUEUE too', async (t) => {
+  // Enough connections for everyone: the queue that grows is the show's, not the pool's.
+  const { app, url } = await testApp(t, { poolMax: 10, http: { loadShedding: { maxQueue: 3, maxEventLoopDelayMs: 0 } } })
+  const show = await createShow(app, { total_seats: 100 })
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  t.teardown(async () => { await client.end() })
+  // Keeps new bookings out, so the show's first hold statement waits and the holds behind it queue.
+  await client.query('BEGIN; LOCK TABLE bookings IN SHARE MODE')
+  const queued = Array.from({ length: 6 }, async () => await hold(app, { show_id: show.id, quantity: 1 }))
+  await sleep(400)
+  const shed = await hold(app, { show_id: show.id, quantity: 1 })
+  t.equal(shed.statusCode, 503)
+  t.match(shed.json(), { status: 503, code: 'overloaded' })
+  await client.query('COMMIT')
+  t.same((await Promise.all(queued)).map((response) => response.statusCode), Array(6).fill(201), 'the holds already queued are served')
+  await sleep(300)
+  t.equal((await hold(app, { show_id: show.id, quantity: 1 })).statusCode, 201, 'served again once the queue is gone')
+})
+
 t.test('a request stuck behind a lock or without a connection ends in a 503 problem, not a hung socket', async (t) => {
   const { app, url, db } = await testApp(t, { poolMax: 1, timeouts: { lock: 1500, connect: 300 } })
   const show = await createShow(app, { total_seats: 10 })

@@ -11,60 +11,74 @@ export type HoldRequest =
 
 type Nullable<T> = { [K in keyof T]: T[K] | null }
 
-interface HoldResult extends Nullable<BookingRow> {
+/** What a hold statement answers for each hold it was asked for, in the order they were asked. */
+export interface HoldRow extends Nullable<BookingRow> {
+  /** The hold's place in the statement, from 1. */
+  ord: number
   /** 1 when the show exists and has not started. */
   show_open: number
-  /** The free seats the statement found and locked, up to the quantity asked. */
+  /** The free seats the statement found and locked, for all its holds together. */
   found: number
-  /** Labels of the seats found free. */
+  /** Labels of the seats found free, for a hold of labelled seats only. */
   free_labels: string[] | null
 }
 
 /**
- * The part every hold shares. Given `show` (the open show, or no row) and `picked` (the free
- * seats chosen, locked), it writes the booking, its seat list and the seats' new holder, but only
- * when every asked-for seat was picked: all or nothing, in the same statement.
+ * `asked`: one row per hold in the statement, with its seat count and the number of seats asked
+ * for by the holds before it. The picked seats are handed out in that order, lowest to the first.
  */
-function claimPicked (showId: string, quantity: RawBuilder<number>, holdSeconds: number): RawBuilder<HoldResult> {
-  return sql<HoldResult>`
-  booking AS (
-    INSERT INTO bookings (show_id, quantity, hold_expires_at)
-    SELECT id, ${quantity}, now() + make_interval(secs => ${holdSeconds}) FROM show
-    WHERE (SELECT count(*) FROM picked) = ${quantity}
-    RETURNING *
-  ), listed AS (
-    INSERT INTO booking_seats (booking_id, show_id, seat_no)
-    SELECT booking.id, booking.show_id, picked.seat_no FROM booking, picked
-  ), taken AS (
-    UPDATE seats SET booking_id = booking.id, hold_expires_at = booking.hold_expires_at
-    FROM booking, picked
-    WHERE seats.show_id = ${showId} AND seats.seat_no = picked.seat_no
-    RETURNING seats.seat_no, seats.label
-  )
-  SELECT (SELECT count(*) FROM show)::int AS show_open,
-         (SELECT count(*) FROM picked)::int AS found,
-         (SELECT array_agg(label ORDER BY seat_no) FROM picked) AS free_labels,
-         b.id, b.show_id, b.status, b.quantity, (SELECT array_agg(label ORDER BY seat_no) FROM taken) AS seats,
-         b.hold_expires_at, b.created_at, b.confirmed_at, b.cancelled_at
-  FROM (SELECT) AS one LEFT JOIN booking b ON true`
-}
-
-/**
- * The seat count goes into the statement's text, not its parameters: with a parameter in its
- * LIMITs, PostgreSQL estimates a generic plan as costlier and re-plans the hold on every execution,
- * which costs about as much as running it. With the count in the text, each count (at most
- * MAX_SEATS_PER_BOOKING of them) is planned once per connection.
- */
-function seatCount (count: number): RawBuilder<number> {
-  if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`seat count must be a positive integer, not ${count}`)
-  return sql.lit(count)
-}
+const askedFor = (quantities: number[]) => sql`asked AS (
+    SELECT ord::int, q, (sum(q) OVER (ORDER BY ord) - q)::int AS before
+    FROM unnest(${quantities}::int[]) WITH ORDINALITY AS a(q, ord)
+  )`
 
 const openShow = (showId: string) => sql`show AS (SELECT id FROM shows WHERE id = ${showId} AND start_time > now())`
 
 /**
- * Holds the lowest `quantity` free seats. A seat is free when it has no holder or its hold has
- * lapsed; the two kinds come from two partial indexes, so neither search walks held seats.
+ * The part every hold statement shares. Given `show` (the open show, or no row), `asked` and
+ * `picked` (the free seats chosen, locked, numbered `n` from 1 in seat order), it writes a booking
+ * for every hold whose seats were all picked, their seat lists and the seats' new holder, in the
+ * same statement: a hold gets all its seats or none. Holds are granted in order while the picked
+ * seats last, so a short pick leaves the last holds of the statement ungranted.
+ */
+function claimPicked (showId: string, holdSeconds: number, freeLabels: RawBuilder<string[] | null>): RawBuilder<HoldRow> {
+  return sql<HoldRow>`
+  granted AS (
+    SELECT ord, q, before, gen_random_uuid() AS id FROM asked
+    WHERE EXISTS (SELECT FROM show) AND before + q <= (SELECT count(*) FROM picked)
+  ), booking AS (
+    INSERT INTO bookings (id, show_id, quantity, hold_expires_at)
+    SELECT granted.id, show.id, granted.q, now() + make_interval(secs => ${holdSeconds}) FROM granted, show
+    RETURNING *
+  ), assigned AS (
+    SELECT granted.id, picked.seat_no FROM granted
+    JOIN picked ON picked.n > granted.before AND picked.n <= granted.before + granted.q
+  ), listed AS (
+    INSERT INTO booking_seats (booking_id, show_id, seat_no)
+    SELECT id, ${showId}, seat_no FROM assigned
+  ), taken AS (
+    UPDATE seats SET booking_id = booking.id, hold_expires_at = booking.hold_expires_at
+    FROM assigned JOIN booking ON booking.id = assigned.id
+    WHERE seats.show_id = ${showId} AND seats.seat_no = assigned.seat_no
+    RETURNING seats.booking_id, seats.seat_no, seats.label
+  )
+  SELECT asked.ord, (SELECT count(*) FROM show)::int AS show_open,
+         (SELECT count(*) FROM picked)::int AS found,
+         ${freeLabels} AS free_labels,
+         b.id, b.show_id, b.status, b.quantity,
+         (SELECT array_agg(taken.label ORDER BY taken.seat_no) FROM taken WHERE taken.booking_id = b.id) AS seats,
+         b.hold_expires_at, b.created_at, b.confirmed_at, b.cancelled_at
+  FROM asked LEFT JOIN granted g ON g.ord = asked.ord LEFT JOIN booking b ON b.id = g.id
+  ORDER BY asked.ord`
+}
+
+/**
+ * Holds the lowest free seats for each of `quantities`, in one statement. A seat is free when it
+ * has no holder or its hold has lapsed; the two kinds come from two partial indexes, so neither
+ * search walks held seats. The seat total is a subquery, not a parameter: with a parameter in its
+ * LIMITs PostgreSQL estimated a generic plan as costlier and re-planned every hold, which cost
+ * about as much as running it; this way one text serves every batch and is planned once per
+ * connection.
  *
  * With `wait` false, seats locked by other in-flight holds are skipped (SKIP LOCKED): the fast
  * path, where concurrent holds spread over different seats instead of queueing. When that pass
@@ -72,16 +86,18 @@ const openShow = (showId: string) => sql`show AS (SELECT id FROM shows WHERE id 
  * caller retries with `wait` true: each locked seat is waited for and re-checked (the lock is
  * applied below LIMIT, so seats that turn out taken do not count), and a shortfall then is real.
  */
-export function quantityStatement (showId: string, seats: number, holdSeconds: number, wait: boolean): RawBuilder<HoldResult> {
-  const quantity = seatCount(seats)
+export function holdStatement (showId: string, quantities: number[], holdSeconds: number, wait: boolean): RawBuilder<HoldRow> {
+  if (quantities.length === 0 || !quantities.every((q) => Number.isSafeInteger(q) && q > 0)) {
+    throw new RangeError(`seat counts must be positive integers, not [${quantities.join(', ')}]`)
+  }
   const lock = sql.raw(wait ? 'FOR UPDATE' : 'FOR UPDATE SKIP LOCKED')
-  return sql<HoldResult>`
-  WITH ${openShow(showId)}, free AS (
+  return sql<HoldRow>`
+  WITH ${openShow(showId)}, ${askedFor(quantities)}, free AS (
     -- seat_no + 0 is the order of seats_free_idx, and one no other index offers.
     SELECT seat_no, label FROM seats
     WHERE show_id = ${showId} AND booking_id IS NULL AND EXISTS (SELECT FROM show)
     ORDER BY seat_no + 0
-    LIMIT ${quantity}
+    LIMIT (SELECT sum(q) FROM asked)
     ${lock}
   ), lapsed AS (
     -- Through seats_held_idx. Ordering by seat_no + 0 keeps the planner off the primary key's
@@ -89,38 +105,40 @@ export function quantityStatement (showId: string, seats: number, holdSeconds: n
     SELECT seat_no, label FROM seats
     WHERE show_id = ${showId} AND hold_expires_at <= now() AND EXISTS (SELECT FROM show)
     ORDER BY seat_no + 0
-    LIMIT ${quantity}
+    LIMIT (SELECT sum(q) FROM asked)
     ${lock}
   ), picked AS (
-    SELECT seat_no, label FROM free
-    UNION ALL
-    SELECT seat_no, label FROM lapsed
-    ORDER BY seat_no
-    LIMIT ${quantity}
-  ), ${claimPicked(showId, quantity, holdSeconds)}`
+    SELECT seat_no, label, row_number() OVER (ORDER BY seat_no) AS n FROM (
+      SELECT seat_no, label FROM free
+      UNION ALL
+      SELECT seat_no, label FROM lapsed
+      ORDER BY seat_no
+      LIMIT (SELECT sum(q) FROM asked)
+    ) AS either
+  ), ${claimPicked(showId, holdSeconds, sql`NULL::text[]`)}`
 }
 
 /** Holds exactly the seats labelled `labels`, all or none, waiting for any that are locked. */
-function labelsStatement (showId: string, labels: string[], holdSeconds: number): RawBuilder<HoldResult> {
-  return sql<HoldResult>`
-  WITH ${openShow(showId)}, wanted AS (
+function labelsStatement (showId: string, labels: string[], holdSeconds: number): RawBuilder<HoldRow> {
+  return sql<HoldRow>`
+  WITH ${openShow(showId)}, ${askedFor([labels.length])}, wanted AS (
     SELECT seat_no, label, (booking_id IS NULL OR hold_expires_at <= now()) AS free FROM seats
     WHERE show_id = ${showId} AND label = ANY(${labels}::text[]) AND EXISTS (SELECT FROM show)
     ORDER BY seat_no
     FOR UPDATE
   ), picked AS (
-    SELECT seat_no, label FROM wanted WHERE free
-  ), ${claimPicked(showId, seatCount(labels.length), holdSeconds)}`
+    SELECT seat_no, label, row_number() OVER (ORDER BY seat_no) AS n FROM wanted WHERE free
+  ), ${claimPicked(showId, holdSeconds, sql`(SELECT array_agg(label ORDER BY seat_no) FROM picked)`)}`
 }
 
 const deadlockDetected = '40P01'
 
 /**
- * Runs one hold statement. Inside a transaction it runs under a savepoint that is rolled back
- * when the hold did not happen, so the seats it locked are let go at once, as they are when the
- * statement commits on its own. Lock waits in seat order make deadlocks rare; one is retried.
+ * Runs one hold statement for one hold. Inside a transaction it runs under a savepoint that is
+ * rolled back when the hold did not happen, so the seats it locked are let go at once, as they are
+ * when the statement commits on its own. Lock waits in seat order make deadlocks rare; one is retried.
  */
-async function attempt (db: Database, statement: RawBuilder<HoldResult>, inTransaction: boolean): Promise<HoldResult> {
+async function attempt (db: Database, statement: RawBuilder<HoldRow>, inTransaction: boolean): Promise<HoldRow> {
   for (let tries = 1; ; tries++) {
     if (inTransaction) await sql`SAVEPOINT hold_attempt`.execute(db)
     try {
@@ -135,7 +153,7 @@ async function attempt (db: Database, statement: RawBuilder<HoldResult>, inTrans
   }
 }
 
-function held (result: HoldResult): Booking | undefined {
+function held (result: HoldRow): Booking | undefined {
   return result.id === null ? undefined : toBooking(result as BookingRow)
 }
 
@@ -146,8 +164,18 @@ async function whyShowClosed (db: Database, showId: string): Promise<EngineError
     : new EngineError('sales_closed', `The show started at ${show.start_time.toISOString()}; sales are closed`)
 }
 
+/** The skip-locked pass of a quantity hold; a HoldBatcher runs it together with other holds of the show. */
+export type FastPass = (showId: string, quantity: number) => Promise<HoldRow>
+
+export interface PlaceHoldOptions {
+  /** The hold is part of the caller's transaction: each statement runs under a savepoint. */
+  inTransaction?: boolean
+  fastPass?: FastPass
+}
+
 /** Places a hold (a PENDING booking) that lasts `holdSeconds`. */
-export async function placeHold (db: Database, request: HoldRequest, holdSeconds: number, inTransaction = false): Promise<Booking> {
+export async function placeHold (db: Database, request: HoldRequest, holdSeconds: number, options: PlaceHoldOptions = {}): Promise<Booking> {
+  const inTransaction = options.inTransaction ?? false
   if (!isUuid(request.showId)) throw new EngineError('show_not_found', `No show with id ${request.showId}`)
   if ('labels' in request) {
     const result = await attempt(db, labelsStatement(request.showId, request.labels, holdSeconds), inTransaction)
@@ -159,7 +187,8 @@ export async function placeHold (db: Database, request: HoldRequest, holdSeconds
     throw new EngineError('seats_unavailable', `Seats ${unavailable.join(', ')} are not free`, { unavailable })
   }
 
-  const fast = await attempt(db, quantityStatement(request.showId, request.quantity, holdSeconds, false), inTransaction)
+  const pass = (wait: boolean) => attempt(db, holdStatement(request.showId, [request.quantity], holdSeconds, wait), inTransaction)
+  const fast = await (options.fastPass?.(request.showId, request.quantity) ?? pass(false))
   if (fast.show_open === 0) throw await whyShowClosed(db, request.showId)
   const fastBooking = held(fast)
   if (fastBooking !== undefined) return fastBooking
@@ -167,8 +196,8 @@ export async function placeHold (db: Database, request: HoldRequest, holdSeconds
   // A lapsed seat that the sweep releases while this pass waits for its lock is re-checked as a
   // held one and passed over, though free all along; a second exact pass sees it as free.
   let available = 0
-  for (let pass = 0; pass < 2; pass++) {
-    const exact = await attempt(db, quantityStatement(request.showId, request.quantity, holdSeconds, true), inTransaction)
+  for (let tries = 0; tries < 2; tries++) {
+    const exact = await pass(true)
     if (exact.show_open === 0) throw await whyShowClosed(db, request.showId)
     const booking = held(exact)
     if (booking !== undefined) return booking

@@ -3,6 +3,7 @@ import type { Database } from '../db/database.ts'
 import { cancelBooking, confirmBooking, getBooking, listShowBookings } from './bookings.ts'
 import { EngineError, invalidInput } from './errors.ts'
 import { forgetOldIdempotencyKeys, sweepExpiredHolds, type SweepResult } from './expiry.ts'
+import { createHoldBatcher } from './hold-batches.ts'
 import { placeHold, type HoldRequest } from './holds.ts'
 import { requestHash, runOnce } from './idempotency.ts'
 import { createShow, getAvailability, getSeatMap, getShow, listAllShows, listUpcomingShows } from './shows.ts'
@@ -28,6 +29,8 @@ export interface EngineObserver {
   /** An operation ended: `outcome` is 'ok', or the EngineError code, or 'error' for anything else. */
   operationEnded?: (operation: Operation, outcome: string) => void
   sweepEnded?: (result: SweepResult, seconds: number) => void
+  /** A statement placing `holds` quantity holds of one show together is starting. */
+  holdStatementStarted?: (holds: number) => void
 }
 
 /**
@@ -35,6 +38,8 @@ export interface EngineObserver {
  * nothing of HTTP; every method either returns its result or throws an EngineError.
  */
 export function createBookingEngine (db: Database, settings: EngineSettings, observer: EngineObserver = {}) {
+  const batcher = createHoldBatcher(db, settings.holdSeconds, { statementStarted: observer.holdStatementStarted })
+
   /** Runs one write, then tells the observer its outcome and, when it changed seats, its show. */
   async function observed (operation: Operation, run: () => Promise<Booking>): Promise<Booking> {
     let booking: Booking
@@ -63,9 +68,9 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
     hold: async (request: HoldRequest, idempotencyKey?: string) => await observed('hold', async () => {
       const [field, count] = 'labels' in request ? ['seats', request.labels.length] : ['quantity', request.quantity]
       if (count > settings.maxSeatsPerBooking) throw invalidInput(field, `must ask for at most ${settings.maxSeatsPerBooking} seats`)
-      if (idempotencyKey === undefined) return await placeHold(db, request, settings.holdSeconds)
+      if (idempotencyKey === undefined) return await placeHold(db, request, settings.holdSeconds, { fastPass: batcher.hold })
       const hash = requestHash(request)
-      return await runOnce(db, idempotencyKey, hash, async (trx) => await placeHold(trx, request, settings.holdSeconds, true))
+      return await runOnce(db, idempotencyKey, hash, async (trx) => await placeHold(trx, request, settings.holdSeconds, { inTransaction: true }))
     }),
     getBooking: async (id: string) => await getBooking(db, id),
     confirm: async (id: string) => await observed('confirm', async () => await confirmBooking(db, id)),
@@ -78,7 +83,9 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
       for (const showId of result.showIds) observer.showChanged?.(showId)
       return result
     },
-    forgetOldIdempotencyKeys: async () => await forgetOldIdempotencyKeys(db)
+    forgetOldIdempotencyKeys: async () => await forgetOldIdempotencyKeys(db),
+    /** Holds waiting for their show's next hold statement. */
+    holdsWaiting: batcher.waiting
   }
 }
 
