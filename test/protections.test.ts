@@ -89,6 +89,31 @@ t.test('holds waiting for their show\'s next hold statement count toward OVERLOA
   t.equal((await hold(app, { show_id: show.id, quantity: 1 })).statusCode, 201, 'served again once the queue is gone')
 })
 
+t.test('a lagging event loop is shed, but not the server\'s own start-up', async (t) => {
+  const { app } = await testApp(t, { http: { loadShedding: { maxQueue: 0, maxEventLoopDelayMs: 50 } } })
+  const busy = (ms: number): void => { for (const until = performance.now() + ms; performance.now() < until;); }
+  // A slow start-up: the loop is blocked after the plugins registered, before the app is ready.
+  busy(1200)
+  await app.ready()
+  await sleep(20)
+  t.equal((await app.inject('/shows')).statusCode, 200, 'served as soon as the app is ready')
+  await sleep(150)
+  t.equal((await app.inject('/shows')).statusCode, 200)
+
+  // Busy for longer than a whole measuring window, so its mean lag is far above the threshold.
+  busy(1200)
+  let shed = await app.inject('/shows')
+  for (let tries = 0; shed.statusCode === 200 && tries < 20; tries++) {
+    await sleep(20)
+    shed = await app.inject('/shows')
+  }
+  t.equal(shed.statusCode, 503)
+  t.match(shed.json(), { code: 'overloaded' })
+  t.equal((await app.inject('/health')).statusCode, 200, 'health checks are never shed')
+  await sleep(1300)
+  t.equal((await app.inject('/shows')).statusCode, 200, 'served again once the loop keeps up')
+})
+
 t.test('a request stuck behind a lock or without a connection ends in a 503 problem, not a hung socket', async (t) => {
   const { app, url, db } = await testApp(t, { poolMax: 1, timeouts: { lock: 1500, connect: 300 } })
   const show = await createShow(app, { total_seats: 10 })

@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import underPressure from '@fastify/under-pressure'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -5,7 +6,7 @@ import fp from 'fastify-plugin'
 export interface LoadSheddingOptions {
   /** Shed while this many requests wait for a database connection or a hold statement; 0 turns it off. */
   maxQueue: number
-  /** Shed while the event loop lags more than this (ms, mean over a sample); 0 turns it off. */
+  /** Shed while the event loop lags more than this (ms, mean over a second); 0 turns it off. */
   maxEventLoopDelayMs: number
   /** Requests waiting for a database connection or for their show's next hold statement now. */
   queued: () => number
@@ -13,6 +14,29 @@ export interface LoadSheddingOptions {
 
 /** For routes that must answer under load: health checks and metrics. */
 export const neverShed = { pressureHandler: () => undefined }
+
+const checkIntervalMs = 100
+const lagWindowMs = 1000
+const lagResolutionMs = 10
+
+/**
+ * The event loop's mean lag over the last second, measured from the moment the server is ready, as
+ * under-pressure measures it but for one thing: under-pressure starts when the plugin registers,
+ * so its first second held the server's own start-up (schema compilation, the first connections),
+ * and a server that had just answered /ready shed its first requests for up to a second.
+ */
+function eventLoopLag (app: FastifyInstance): () => number {
+  const histogram = monitorEventLoopDelay({ resolution: lagResolutionMs })
+  let lag = 0
+  const window = setInterval(() => {
+    lag = histogram.count === 0 ? 0 : Math.max(0, histogram.mean / 1e6 - lagResolutionMs)
+    histogram.reset()
+  }, lagWindowMs)
+  window.unref()
+  app.addHook('onReady', async () => { histogram.reset(); histogram.enable(); window.refresh() })
+  app.addHook('onClose', async () => { clearInterval(window); histogram.disable() })
+  return () => lag
+}
 
 /**
  * Past the point where waiting only makes answers later, refuse at once with 503 `overloaded` and
@@ -22,12 +46,12 @@ export const neverShed = { pressureHandler: () => undefined }
  */
 export default fp(async function loadShedding (app: FastifyInstance, options: LoadSheddingOptions) {
   if (options.maxQueue === 0 && options.maxEventLoopDelayMs === 0) return
+  const lag = eventLoopLag(app)
+  const queueOk = (): boolean => options.maxQueue === 0 || options.queued() < options.maxQueue
+  const lagOk = (): boolean => options.maxEventLoopDelayMs === 0 || lag() <= options.maxEventLoopDelayMs
   await app.register(underPressure, {
-    maxEventLoopDelay: options.maxEventLoopDelayMs,
-    ...(options.maxQueue > 0 && {
-      healthCheck: async () => options.queued() < options.maxQueue,
-      healthCheckInterval: 100
-    }),
+    healthCheck: async () => lagOk() && queueOk(),
+    healthCheckInterval: checkIntervalMs,
     retryAfter: 1
   })
 }, { name: 'load-shedding' })
