@@ -1,10 +1,24 @@
 import { sql } from 'kysely'
-import t from 'tap'
-import { createDatabase } from '../src/db/database.ts'
+import pg from 'pg'
+import t, { type Test } from 'tap'
+import { createDatabase, type Timeouts } from '../src/db/database.ts'
 import { createHoldBatcher } from '../src/engine/hold-batches.ts'
 import { holdStatement } from '../src/engine/holds.ts'
 import { admin, createShow, hold, sleep, testApp } from './helpers/app.ts'
 import { invariantViolations } from './helpers/invariants.ts'
+
+/** A batcher on a pool of its own, and a session that keeps new bookings out until `release`, so the first statement waits. */
+async function batcherBehindLock (t: Test, url: string, timeouts?: Timeouts) {
+  const own = createDatabase({ url, poolMax: 1, ...(timeouts !== undefined && { timeouts }) })
+  const blocker = new pg.Client({ connectionString: url })
+  await blocker.connect()
+  t.teardown(async () => {
+    await blocker.end()
+    await own.db.destroy()
+  })
+  await blocker.query('BEGIN; LOCK TABLE bookings IN SHARE MODE')
+  return { batcher: createHoldBatcher(own.db, 120), release: async () => { await blocker.query('COMMIT') } }
+}
 
 const metric = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
 
@@ -42,21 +56,13 @@ t.test('one statement hands out the lowest seats in the order the holds were ask
 t.test('holds wait while their show\'s statement runs, and are counted while they wait', async (t) => {
   const { app, db, url } = await testApp(t)
   const show = await createShow(app, { total_seats: 50 })
-  const other = createDatabase({ url, poolMax: 1 })
-  t.teardown(async () => { await other.db.destroy() })
-  const batcher = createHoldBatcher(other.db, 120)
-  // A transaction that keeps new bookings out holds up the first statement.
-  const { db: blocker, pool } = createDatabase({ url, poolMax: 1 })
-  t.teardown(async () => { await blocker.destroy() })
-  const client = await pool.connect()
-  await client.query('BEGIN; LOCK TABLE bookings IN SHARE MODE')
+  const { batcher, release } = await batcherBehindLock(t, url)
 
   const first = batcher.hold(show.id, 1)
   await sleep(100)
   const waiting = Array.from({ length: 5 }, async () => await batcher.hold(show.id, 2))
   t.equal(batcher.waiting(), 5, 'the five behind it wait for it')
-  await client.query('COMMIT')
-  client.release()
+  await release()
   const rows = await Promise.all([first, ...waiting])
   t.equal(batcher.waiting(), 0)
   t.same(rows.map((row) => row.seats?.length), [1, 2, 2, 2, 2, 2])
@@ -67,18 +73,11 @@ t.test('holds wait while their show\'s statement runs, and are counted while the
 t.test('a statement that fails fails every hold in it with its error', async (t) => {
   const { app, url } = await testApp(t)
   const show = await createShow(app, { total_seats: 10 })
-  const impatient = createDatabase({ url, poolMax: 1, timeouts: { connect: 5_000, lock: 200, statement: 5_000 } })
-  t.teardown(async () => { await impatient.db.destroy() })
-  const batcher = createHoldBatcher(impatient.db, 120)
-  const { db: blocker, pool } = createDatabase({ url, poolMax: 1 })
-  t.teardown(async () => { await blocker.destroy() })
-  const client = await pool.connect()
-  await client.query('BEGIN; LOCK TABLE bookings IN SHARE MODE')
+  const { batcher, release } = await batcherBehindLock(t, url, { connect: 5_000, lock: 200, statement: 5_000 })
   const first = batcher.hold(show.id, 1)
   await sleep(50)
   const results = await Promise.allSettled([first, ...[1, 2, 3].map(async (quantity) => await batcher.hold(show.id, quantity))])
-  await client.query('COMMIT')
-  client.release()
+  await release()
   t.same(results.map((result) => result.status === 'rejected' && (result.reason as { code?: string }).code), Array(4).fill('55P03'),
     'the lock timeout, for the first statement\'s hold and for the three that went together after it')
   t.equal(batcher.waiting(), 0)
