@@ -7,6 +7,7 @@ import type { Database, PoolStats } from './db/database.ts'
 import { createBookingEngine, type EngineSettings } from './engine/index.ts'
 import { createShowEvents, type ShowEventsSettings } from './events/show-events.ts'
 import { problem, sendProblem, toProblem } from './http/problems.ts'
+import { trackUnsentAnswers } from './http/unsent-answers.ts'
 import validation from './http/validation.ts'
 import admin from './routes/admin.ts'
 import bookings from './routes/bookings.ts'
@@ -158,7 +159,9 @@ export async function buildApp (options: AppOptions) {
     showEvents,
     metrics,
     /** The first step of a graceful shutdown (see above); app.close() is the second. */
-    startDraining: () => { draining = true }
+    startDraining: () => { draining = true },
+    /** Before app.close(): waits, at most `limitMs`, for answers already ended to leave the process. */
+    answersSent: trackUnsentAnswers(app.server)
   })
 }
 

@@ -16,6 +16,9 @@ import { loggerOptions } from './logging.ts'
  */
 const drainMs = 1_000
 
+/** How long a shutdown waits for answers already ended to reach slow clients. Part of the 10 s grace. */
+const answerFlushMs = 5_000
+
 /**
  * One serving process: the app on its own pool, the expiry sweep, and a graceful shutdown. With
  * WORKERS > 1 each worker of the cluster runs this.
@@ -57,6 +60,7 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
     else app.log.info({ signal: signal ?? 'primary', worker: cluster.isWorker }, 'shutting down')
     app.startDraining()
     await new Promise((resolve) => setTimeout(resolve, drainMs))
+    await app.answersSent(answerFlushMs)
     await expiryJob.stop()
     await app.close()
     await db.destroy()

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import http from 'node:http'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { freePort } from '../src/db/embedded.ts'
@@ -38,14 +39,24 @@ t.test('the server process serves, logs its generated admin token once, and stop
   t.equal(created.status, 201, 'the generated token opens the admin API')
   const show = await created.json() as { id: string }
 
-  // A request in flight when SIGTERM arrives still gets its answer.
-  const inFlight = fetch(`${base}/shows/${show.id}/seats`)
+  // A request in flight when SIGTERM arrives still gets its whole answer, even when its client
+  // reads it slowly: this one reads nothing until the server has stopped listening.
+  const inFlight = new Promise<http.IncomingMessage>((resolve, reject) => {
+    http.get(`${base}/shows/${show.id}/seats`, resolve).on('error', reject)
+  })
   await new Promise((resolve) => setTimeout(resolve, 5))
+  const exited = once(server, 'exit')
   server.kill('SIGTERM')
   const response = await inFlight
-  t.equal(response.status, 200)
-  t.equal(((await response.json()) as { items: unknown[] }).items.length, 100_000)
-  const [code] = await once(server, 'exit')
+  response.pause()
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  t.equal(response.statusCode, 200)
+  const chunks: Buffer[] = []
+  for await (const chunk of response) chunks.push(chunk as Buffer)
+  const body = Buffer.concat(chunks)
+  t.equal(body.length, Number(response.headers['content-length']), 'the whole body arrived')
+  t.equal((JSON.parse(body.toString()) as { items: unknown[] }).items.length, 100_000)
+  const [code] = await exited
   t.equal(code, 0, 'exits cleanly')
   t.match(output, /shutting down/)
   t.notMatch(output, new RegExp(`Bearer ${tokens[0]}`), 'the token is never logged from a request')
