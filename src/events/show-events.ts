@@ -153,7 +153,6 @@ export function createShowEvents (options: ShowEventsOptions) {
       return
     }
     state.counting = false
-    state.sentAt = performance.now()
     state.settle(availability !== undefined)
     if (shows.get(state.id) !== state) return
     if (availability === undefined) {
@@ -163,6 +162,9 @@ export function createShowEvents (options: ShowEventsOptions) {
     const json = JSON.stringify(availability)
     state.latest = json
     for (const member of state.members) deliver(member, json)
+    // After the deliveries, not before: writing to one busy stream can take a while, and the next
+    // count may be quick, which put a later subscriber's two events 99 ms apart.
+    state.sentAt = performance.now()
     if (state.stale) schedule(state)
   }
 
