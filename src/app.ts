@@ -140,7 +140,10 @@ export async function buildApp (options: AppOptions) {
 
   app.setErrorHandler<FastifyError>(async (error, request, reply) => {
     const body = toProblem(error, request.method)
-    if (body.status >= 500) request.log.error({ err: error }, 'request failed')
+    // Shedding is the server doing what it should under load, and /metrics counts its 503s; an
+    // error line with a stack for each would flood the log when the process can least afford it.
+    if (body.code === 'overloaded') request.log.debug('shed: overloaded')
+    else if (body.status >= 500) request.log.error({ err: error }, 'request failed')
     return await sendProblem(reply, body)
   })
   app.setNotFoundHandler(async (request, reply) =>

@@ -1,4 +1,5 @@
 import { sql } from 'kysely'
+import { Writable } from 'node:stream'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { admin, createShow, hold, sleep, testApp } from './helpers/app.ts'
@@ -90,7 +91,9 @@ t.test('holds waiting for their show\'s next hold statement count toward OVERLOA
 })
 
 t.test('a lagging event loop is shed, but not the server\'s own start-up', async (t) => {
-  const { app } = await testApp(t, { http: { loadShedding: { maxQueue: 0, maxEventLoopDelayMs: 50 } } })
+  let logs = ''
+  const logTo = new Writable({ write (chunk, _encoding, done) { logs += String(chunk); done() } })
+  const { app } = await testApp(t, { http: { loadShedding: { maxQueue: 0, maxEventLoopDelayMs: 50 } }, logTo })
   const busy = (ms: number): void => { for (const until = performance.now() + ms; performance.now() < until;); }
   // A slow start-up: the loop is blocked after the plugins registered, before the app is ready.
   busy(1200)
@@ -110,6 +113,8 @@ t.test('a lagging event loop is shed, but not the server\'s own start-up', async
   t.equal(shed.statusCode, 503)
   t.match(shed.json(), { code: 'overloaded' })
   t.equal((await app.inject('/health')).statusCode, 200, 'health checks are never shed')
+  t.match(logs, /"statusCode":503/, 'the shed request is logged as completed')
+  t.notMatch(logs, /request failed/, 'but not as an error: shedding is not a failure')
   // The window the lag ended in may still be mostly lag; the one after it is clean.
   await sleep(2100)
   t.equal((await app.inject('/shows')).statusCode, 200, 'served again once the loop keeps up')

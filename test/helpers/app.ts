@@ -1,8 +1,10 @@
+import type { Writable } from 'node:stream'
 import type { Test } from 'tap'
 import type { Booking, Show } from '../../api/index.ts'
 import { buildApp, type App, type HttpSettings } from '../../src/app.ts'
 import { createDatabase, poolStats, type Database, type Timeouts } from '../../src/db/database.ts'
 import { pendingMigrations } from '../../src/db/migrations.ts'
+import { loggerOptions } from '../../src/logging.ts'
 import { freshDatabaseUrl } from './database.ts'
 import { validateResponses } from './response-validation.ts'
 
@@ -25,6 +27,8 @@ export interface TestAppOptions {
   http?: Partial<HttpSettings>
   /** Live availability's keep-alive and recount period (15 s by default). */
   heartbeatMs?: number
+  /** Where the app logs, at info level (no logging by default). */
+  logTo?: Writable
 }
 
 export interface TestApp {
@@ -48,6 +52,7 @@ export async function testApp (t: Test, options: TestAppOptions = {}): Promise<T
     pendingMigrations: async () => await pendingMigrations(db),
     poolStats: () => poolStats(pool),
     ...(options.http !== undefined && { http: options.http }),
+    ...(options.logTo !== undefined && { logger: loggerOptions('info', options.logTo) }),
     // A hub of its own per app, listening on its database; app.close() closes it.
     showEvents: { listenUrl: options.listenUrl ?? url, ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }) }
   })
