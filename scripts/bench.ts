@@ -394,24 +394,22 @@ interface HoldPlan {
   taken: 'seat by key' | 'reads every seat'
 }
 
-/**
- * How the planner would run the API's hold statement for this show now. A hold is cheap only when
- * `free` reads seats_free_idx in seat order and `taken` finds each seat by its key; with missing or
- * stale statistics (no ANALYZE since the show was created) it may instead sort every free seat of
- * the show (LockRows keeps the sort from being a bounded top-N) or walk every seat of the show, and
- * each hold then costs milliseconds per thousand seats. Recorded so that a slow figure can be told
- * apart from a slow plan.
- */
-/**
- * The plan the server runs: after its first few runs on a connection, the hold statement runs a
- * generic plan, made without knowing the show (see seatCount in src/engine/holds.ts).
- */
 /** The API's hold statement as it runs for one hold of 2 seats, the flash sale's request. */
 const singleHold = (db: Database, showId: string) => holdStatement(showId, [2], holdSeconds, false).compile(db)
 
 /** A statement parameter as PostgreSQL reads it in text form: arrays as {a,b}. */
 const textOf = (value: unknown): string => Array.isArray(value) ? `{${value.join(',')}}` : String(value)
 
+/**
+ * How the planner runs the API's hold statement for this show now. A hold is cheap only when
+ * `free` reads seats_free_idx in seat order and `taken` finds each seat by its key; with missing or
+ * stale statistics (no ANALYZE since the show was created) it may instead sort every free seat of
+ * the show (LockRows keeps the sort from being a bounded top-N) or walk every seat of the show, and
+ * each hold then costs milliseconds per thousand seats. Recorded so that a slow figure can be told
+ * apart from a slow plan. It is the generic plan, made without knowing the show, which is what the
+ * server runs after a statement's first few runs on a connection (the seat total is a subquery for
+ * that; see holdStatement in src/engine/holds.ts).
+ */
 async function holdPlan (db: Database, showId: string): Promise<HoldPlan> {
   const compiled = singleHold(db, showId)
   const args = sql.join(compiled.parameters.map((value) => sql.lit(textOf(value))))

@@ -52,7 +52,6 @@ interface ShowQueue {
 export function createHoldBatcher (db: Database, holdSeconds: number, options: HoldBatcherOptions = {}) {
   const limits = options.limits ?? defaultHoldBatchLimits
   const queues = new Map<string, ShowQueue>()
-  let waiting = 0
 
   async function run (showId: string, batch: Waiting[]): Promise<void> {
     options.statementStarted?.(batch.length)
@@ -74,7 +73,6 @@ export function createHoldBatcher (db: Database, holdSeconds: number, options: H
   function dispatch (showId: string, queue: ShowQueue): void {
     while (mayStart(queue)) {
       const batch = queue.waiting.splice(0, limits.holdsPerStatement)
-      waiting -= batch.length
       queue.inFlight++
       void run(showId, batch).finally(() => {
         queue.inFlight--
@@ -91,13 +89,12 @@ export function createHoldBatcher (db: Database, holdSeconds: number, options: H
       queues.set(showId, queue)
     }
     queue.waiting.push({ quantity, resolve, reject })
-    waiting++
     dispatch(showId, queue)
   })
 
   return {
     hold,
     /** Holds waiting for a statement, over all shows: the hold path's queue, for load shedding. */
-    waiting: () => waiting
+    waiting: () => [...queues.values()].reduce((sum, queue) => sum + queue.waiting.length, 0)
   }
 }

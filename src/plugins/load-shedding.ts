@@ -46,7 +46,8 @@ function eventLoopLag (app: FastifyInstance): () => number {
  */
 export default fp(async function loadShedding (app: FastifyInstance, options: LoadSheddingOptions) {
   if (options.maxQueue === 0 && options.maxEventLoopDelayMs === 0) return
-  const lag = eventLoopLag(app)
+  // No measuring (a histogram and a timer) when its check is off.
+  const lag = options.maxEventLoopDelayMs === 0 ? () => 0 : eventLoopLag(app)
   const queueOk = (): boolean => options.maxQueue === 0 || options.queued() < options.maxQueue
   const lagOk = (): boolean => options.maxEventLoopDelayMs === 0 || lag() <= options.maxEventLoopDelayMs
   await app.register(underPressure, {
