@@ -1,23 +1,18 @@
 import { sql } from 'kysely'
-import pg from 'pg'
 import t, { type Test } from 'tap'
 import { createDatabase, type Timeouts } from '../src/db/database.ts'
 import { createHoldBatcher } from '../src/engine/hold-batches.ts'
 import { holdStatement } from '../src/engine/holds.ts'
 import { admin, createShow, hold, sleep, testApp } from './helpers/app.ts'
+import { keepBookingsOut } from './helpers/database.ts'
 import { invariantViolations } from './helpers/invariants.ts'
 
-/** A batcher on a pool of its own, and a session that keeps new bookings out until `release`, so the first statement waits. */
+/** A batcher on a pool of its own, behind a session that keeps new bookings out until `release`, so its first statement waits. */
 async function batcherBehindLock (t: Test, url: string, timeouts?: Timeouts) {
   const own = createDatabase({ url, poolMax: 1, ...(timeouts !== undefined && { timeouts }) })
-  const blocker = new pg.Client({ connectionString: url })
-  await blocker.connect()
-  t.teardown(async () => {
-    await blocker.end()
-    await own.db.destroy()
-  })
-  await blocker.query('BEGIN; LOCK TABLE bookings IN SHARE MODE')
-  return { batcher: createHoldBatcher(own.db, 120), release: async () => { await blocker.query('COMMIT') } }
+  t.teardown(async () => { await own.db.destroy() })
+  const release = await keepBookingsOut(t, url)
+  return { batcher: createHoldBatcher(own.db, 120), release }
 }
 
 const metric = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)

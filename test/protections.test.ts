@@ -3,6 +3,7 @@ import { Writable } from 'node:stream'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { admin, createShow, hold, sleep, testApp } from './helpers/app.ts'
+import { keepBookingsOut } from './helpers/database.ts'
 
 const problemType = /^application\/problem\+json/
 
@@ -74,17 +75,13 @@ t.test('holds waiting for their show\'s next hold statement count toward OVERLOA
   // Enough connections for everyone: the queue that grows is the show's, not the pool's.
   const { app, url } = await testApp(t, { poolMax: 10, http: { loadShedding: { maxQueue: 3, maxEventLoopDelayMs: 0 } } })
   const show = await createShow(app, { total_seats: 100 })
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  t.teardown(async () => { await client.end() })
-  // Keeps new bookings out, so the show's first hold statement waits and the holds behind it queue.
-  await client.query('BEGIN; LOCK TABLE bookings IN SHARE MODE')
+  const release = await keepBookingsOut(t, url)
   const queued = Array.from({ length: 6 }, async () => await hold(app, { show_id: show.id, quantity: 1 }))
   await sleep(400)
   const shed = await hold(app, { show_id: show.id, quantity: 1 })
   t.equal(shed.statusCode, 503)
   t.match(shed.json(), { status: 503, code: 'overloaded' })
-  await client.query('COMMIT')
+  await release()
   t.same((await Promise.all(queued)).map((response) => response.statusCode), Array(6).fill(201), 'the holds already queued are served')
   await sleep(300)
   t.equal((await hold(app, { show_id: show.id, quantity: 1 })).statusCode, 201, 'served again once the queue is gone')

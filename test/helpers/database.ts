@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
+import pg from 'pg'
 import tap, { type Test } from 'tap'
 import { createDatabase, dropDatabase, withClient, withDatabaseName, type Database } from '../../src/db/database.ts'
 import { dbmate, migrationsDir } from '../../src/db/migrations.ts'
@@ -66,4 +67,16 @@ export async function freshDatabase (t: Test, { poolMax = 10 } = {}): Promise<{ 
   const { db } = createDatabase({ url, poolMax })
   t.teardown(async () => await db.destroy())
   return { db, url }
+}
+
+/**
+ * A session of its own that keeps new bookings out of the database at `url` until `release`, so
+ * that the next hold statement waits (and holds behind it queue). Ended when the test ends.
+ */
+export async function keepBookingsOut (t: Test, url: string): Promise<() => Promise<void>> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  t.teardown(async () => { await client.end() })
+  await client.query('BEGIN; LOCK TABLE bookings IN SHARE MODE')
+  return async () => { await client.query('COMMIT') }
 }
