@@ -13,6 +13,31 @@ SET client_min_messages = warning;
 SET row_security = off;
 
 --
+-- Name: seats_check_show(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.seats_check_show() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  missing uuid;
+BEGIN
+  -- Locked as the foreign key locks them, so that none can be deleted or get another id until
+  -- this transaction ends; a show deleted before the lock is then absent from the check below.
+  PERFORM FROM shows WHERE id IN (SELECT DISTINCT show_id FROM inserted) FOR KEY SHARE;
+  SELECT show_id INTO missing FROM (SELECT DISTINCT show_id FROM inserted) AS named
+  WHERE NOT EXISTS (SELECT FROM shows WHERE shows.id = named.show_id)
+  LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'insert on table "seats" names show %, which does not exist', missing
+      USING ERRCODE = 'foreign_key_violation', TABLE = 'seats', COLUMN = 'show_id';
+  END IF;
+  RETURN NULL;
+END;
+$$;
+
+
+--
 -- Name: seats_refuse_live_takeover(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -23,6 +48,40 @@ BEGIN
   IF OLD.hold_expires_at IS NULL OR OLD.hold_expires_at > now() THEN
     RAISE EXCEPTION 'seat % of show % belongs to live booking %', OLD.label, OLD.show_id, OLD.booking_id
       USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  RETURN NEW;
+END;
+$$;
+
+
+--
+-- Name: seats_refuse_show_change(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.seats_refuse_show_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  RAISE EXCEPTION 'seat % of show % cannot move to another show', OLD.label, OLD.show_id
+    USING ERRCODE = 'integrity_constraint_violation';
+END;
+$$;
+
+
+--
+-- Name: shows_refuse_seated_removal(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.shows_refuse_seated_removal() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  IF EXISTS (SELECT FROM seats WHERE show_id = OLD.id) THEN
+    RAISE EXCEPTION 'show % still has seats', OLD.id
+      USING ERRCODE = 'foreign_key_violation', TABLE = 'shows';
+  END IF;
+  IF TG_OP = 'DELETE' THEN
+    RETURN OLD;
   END IF;
   RETURN NEW;
 END;
@@ -245,10 +304,38 @@ CREATE INDEX shows_start_time_id_idx ON public.shows USING btree (start_time, id
 
 
 --
+-- Name: seats seats_check_show; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER seats_check_show AFTER INSERT ON public.seats REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION public.seats_check_show();
+
+
+--
 -- Name: seats seats_refuse_live_takeover; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER seats_refuse_live_takeover BEFORE UPDATE OF booking_id ON public.seats FOR EACH ROW WHEN (((old.booking_id IS NOT NULL) AND (new.booking_id IS NOT NULL) AND (new.booking_id <> old.booking_id))) EXECUTE FUNCTION public.seats_refuse_live_takeover();
+
+
+--
+-- Name: seats seats_refuse_show_change; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER seats_refuse_show_change BEFORE UPDATE OF show_id ON public.seats FOR EACH ROW WHEN ((new.show_id IS DISTINCT FROM old.show_id)) EXECUTE FUNCTION public.seats_refuse_show_change();
+
+
+--
+-- Name: shows shows_refuse_seated_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER shows_refuse_seated_delete BEFORE DELETE ON public.shows FOR EACH ROW EXECUTE FUNCTION public.shows_refuse_seated_removal();
+
+
+--
+-- Name: shows shows_refuse_seated_renumbering; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER shows_refuse_seated_renumbering BEFORE UPDATE OF id ON public.shows FOR EACH ROW WHEN ((new.id IS DISTINCT FROM old.id)) EXECUTE FUNCTION public.shows_refuse_seated_removal();
 
 
 --
@@ -284,14 +371,6 @@ ALTER TABLE ONLY public.seats
 
 
 --
--- Name: seats seats_show_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.seats
-    ADD CONSTRAINT seats_show_id_fkey FOREIGN KEY (show_id) REFERENCES public.shows(id);
-
-
---
 -- PostgreSQL database dump complete
 --
 
@@ -303,4 +382,5 @@ ALTER TABLE ONLY public.seats
 --
 
 INSERT INTO public.schema_migrations (version) VALUES
-    ('20261125000000');
+    ('20261125000000'),
+    ('20261126000000');
