@@ -1,7 +1,8 @@
 import { sql } from 'kysely'
 import t, { type Test } from 'tap'
-import { createDatabase, type Timeouts } from '../src/db/database.ts'
+import { createDatabase, type Database, type Timeouts } from '../src/db/database.ts'
 import { createHoldBatcher } from '../src/engine/hold-batches.ts'
+import { createBookingEngine } from '../src/engine/index.ts'
 import { holdStatement } from '../src/engine/holds.ts'
 import { admin, createShow, hold, sleep, testApp } from './helpers/app.ts'
 import { keepBookingsOut } from './helpers/database.ts'
@@ -14,6 +15,8 @@ async function batcherBehindLock (t: Test, url: string, timeouts?: Timeouts) {
   const release = await keepBookingsOut(t, url)
   return { batcher: createHoldBatcher(own.db, 120), release }
 }
+
+const settings = { holdSeconds: 120, maxSeatsPerBooking: 10, maxSeatsPerShow: 1000 }
 
 const metric = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
 
@@ -77,4 +80,77 @@ t.test('a statement that fails fails every hold in it with its error', async (t)
     'the lock timeout, for the first statement\'s hold and for the three that went together after it')
   t.equal(batcher.waiting(), 0)
   t.same((await app.inject(`/shows/${show.id}/availability`)).json().availability.available, 10, 'nothing was held')
+})
+
+/** An engine on a pool of its own, behind a session that keeps new bookings out until `release`. */
+async function engineBehindLock (t: Test, url: string, timeouts?: Timeouts) {
+  // Two connections: one for the statement that waits, one for the keys' claims meanwhile.
+  const own = createDatabase({ url, poolMax: 2, ...(timeouts !== undefined && { timeouts }) })
+  t.teardown(async () => { await own.db.destroy() })
+  const statements: number[] = []
+  const engine = createBookingEngine(own.db, settings, { holdStatementStarted: (holds) => { statements.push(holds) } })
+  const release = await keepBookingsOut(t, url)
+  const waitingFor = async (holds: number): Promise<void> => {
+    const deadline = Date.now() + 5_000
+    while (engine.holdsWaiting() < holds) {
+      if (Date.now() > deadline) throw new Error(`${engine.holdsWaiting()} holds wait for a statement, not ${holds}`)
+      await sleep(5)
+    }
+  }
+  return { engine, statements, release, waitingFor }
+}
+
+const outcomes = async (db: Database) => await db.selectFrom('idempotency_keys')
+  .select(['key', 'outcome', 'locked_until']).orderBy('key').execute()
+
+t.test('holds with an Idempotency-Key go in the shared statement, whose transaction records their outcomes', async (t) => {
+  const { app, db, url } = await testApp(t)
+  const show = await createShow(app, { total_seats: 20 })
+  const { engine, statements, release, waitingFor } = await engineBehindLock(t, url)
+  const first = engine.hold({ showId: show.id, quantity: 1 })
+  await sleep(100)
+  const keyed = ['key-a', 'key-b', 'key-c'].map(async (key) => await engine.hold({ showId: show.id, quantity: 2 }, key))
+  const plain = engine.hold({ showId: show.id, quantity: 1 })
+  // A client that sends one request twice at once, and a key reused for another body, in the same batch.
+  const twice = engine.hold({ showId: show.id, quantity: 2 }, 'key-b')
+  const reused = engine.hold({ showId: show.id, quantity: 3 }, 'key-a')
+  await waitingFor(6)
+  await release()
+  const [, a, b, c] = await Promise.all([first, ...keyed, plain])
+  t.same(statements, [1, 4], 'the three keyed holds went with the plain one in one statement, the key sent twice once')
+  t.same(await twice, b, 'the request sent twice got the first one\'s booking')
+  await t.rejects(reused, { code: 'idempotency_key_reused' }, 'the key reused for another body was refused')
+  t.same((await outcomes(db)).map((row) => [row.key, row.outcome, row.locked_until]),
+    [['key-a', { booking: a }], ['key-b', { booking: b }], ['key-c', { booking: c }]].map(([key, outcome]) => [key, outcome, null]),
+    'each key records its booking as answered, and is no longer locked')
+  t.same(await engine.hold({ showId: show.id, quantity: 2 }, 'key-b'), b, 'a retry gets the same booking')
+  t.same(statements, [1, 4], 'without another hold statement')
+  t.same(await invariantViolations(db, show.id), [])
+  t.same((await app.inject(`/shows/${show.id}/availability`)).json().availability.held, 8)
+})
+
+t.test('a keyed hold the shared statement cannot grant is decided in its key\'s own transaction', async (t) => {
+  const { app, db } = await testApp(t)
+  const show = await createShow(app, { total_seats: 3 })
+  const refused = await hold(app, { show_id: show.id, quantity: 4 }, { 'idempotency-key': 'too-many' })
+  t.match(refused.json(), { code: 'insufficient_seats', available: 3 })
+  t.match(await outcomes(db), [{ key: 'too-many', outcome: { error: { code: 'insufficient_seats' } }, locked_until: null }])
+  const again = await hold(app, { show_id: show.id, quantity: 4 }, { 'idempotency-key': 'too-many' })
+  t.same([again.statusCode, again.json()], [refused.statusCode, refused.json()], 'and its refusal replayed')
+})
+
+t.test('a shared statement that fails leaves its keys free for a retry', async (t) => {
+  const { app, db, url } = await testApp(t)
+  const show = await createShow(app, { total_seats: 10 })
+  const { engine, release, waitingFor } = await engineBehindLock(t, url, { connect: 5_000, lock: 200, statement: 5_000 })
+  const first = engine.hold({ showId: show.id, quantity: 1 }, 'first')
+  await sleep(50)
+  const second = engine.hold({ showId: show.id, quantity: 2 }, 'second')
+  await waitingFor(1)
+  const results = await Promise.allSettled([first, second])
+  t.same(results.map((result) => result.status === 'rejected' && (result.reason as { code?: string }).code), ['55P03', '55P03'])
+  t.same(await outcomes(db), [], 'no key is left claimed')
+  await release()
+  t.match(await engine.hold({ showId: show.id, quantity: 2 }, 'second'), { quantity: 2, status: 'PENDING' }, 'a retry holds anew')
+  t.same((await app.inject(`/shows/${show.id}/availability`)).json().availability.held, 2)
 })

@@ -1,5 +1,6 @@
 import type { Database } from '../db/database.ts'
-import { holdStatement, type FastPass, type HoldRow } from './holds.ts'
+import { grantedBooking, holdStatement, type FastPass, type HoldRow } from './holds.ts'
+import { claimKeys, recordOutcomes, type KeyedRequest, type Outcome } from './idempotency.ts'
 
 export interface HoldBatchLimits {
   /** Hold statements of one show running at once. */
@@ -28,7 +29,9 @@ export interface HoldBatcherOptions {
 
 interface Waiting {
   quantity: number
-  resolve: (row: HoldRow) => void
+  keyed?: KeyedRequest
+  /** With the hold's row, or undefined when its key was not claimed (the hold was not placed). */
+  resolve: (row: HoldRow | undefined) => void
   reject: (error: unknown) => void
 }
 
@@ -48,20 +51,46 @@ interface ShowQueue {
  * Each hold still gets all its seats or none; a statement that comes up short grants its first
  * holds and answers the rest as not granted, for their exact pass. A statement that fails fails
  * every hold in it with its error, as it would have failed each of them alone.
+ *
+ * Holds with an Idempotency-Key go in the same statements. The batch then runs in a transaction
+ * that first claims their keys, in one statement, places only the holds whose key it claimed, and
+ * records the outcomes of those it granted before it commits: four more round trips for the
+ * batch (begin, claim, record, commit), instead of a claim and a transaction for each key. A key it could not claim is someone
+ * else's, or settled: its hold is answered as not placed, for the caller to replay or refuse.
  */
 export function createHoldBatcher (db: Database, holdSeconds: number, options: HoldBatcherOptions = {}) {
   const limits = options.limits ?? defaultHoldBatchLimits
   const queues = new Map<string, ShowQueue>()
 
+  async function place (executor: Database, showId: string, batch: Waiting[]): Promise<Map<Waiting, HoldRow>> {
+    const keyed = batch.flatMap((hold) => hold.keyed ?? [])
+    const claimed = keyed.length === 0 ? new Set<string>() : await claimKeys(executor, keyed)
+    // A key sent twice at once is claimed for its first hold only.
+    const placing = batch.filter((hold) => hold.keyed === undefined || claimed.delete(hold.keyed.key))
+    const placed = new Map<Waiting, HoldRow>()
+    if (placing.length === 0) return placed
+    options.statementStarted?.(placing.length)
+    const { rows } = await holdStatement(showId, placing.map((hold) => hold.quantity), holdSeconds, false).execute(executor)
+    if (rows.length !== placing.length || rows.some((row, index) => row.ord !== index + 1)) {
+      throw new Error(`hold statement answered ${rows.length} rows for ${placing.length} holds`)
+    }
+    const decided: Array<{ key: string, outcome: Outcome }> = []
+    placing.forEach((hold, index) => {
+      const row = rows[index]!
+      placed.set(hold, row)
+      const booking = grantedBooking(row)
+      if (hold.keyed !== undefined && booking !== undefined) decided.push({ key: hold.keyed.key, outcome: { booking } })
+    })
+    if (decided.length > 0) await recordOutcomes(executor, decided)
+    return placed
+  }
+
   async function run (showId: string, batch: Waiting[]): Promise<void> {
-    options.statementStarted?.(batch.length)
     try {
-      const { rows } = await holdStatement(showId, batch.map((hold) => hold.quantity), holdSeconds, false).execute(db)
-      batch.forEach((hold, index) => {
-        const row = rows[index]
-        if (row?.ord === index + 1) hold.resolve(row)
-        else hold.reject(new Error(`hold statement answered ${rows.length} rows for ${batch.length} holds`))
-      })
+      const placed = batch.some((hold) => hold.keyed !== undefined)
+        ? await db.transaction().execute(async (trx) => await place(trx, showId, batch))
+        : await place(db, showId, batch)
+      for (const hold of batch) hold.resolve(placed.get(hold))
     } catch (error) {
       for (const hold of batch) hold.reject(error)
     }
@@ -82,18 +111,28 @@ export function createHoldBatcher (db: Database, holdSeconds: number, options: H
     }
   }
 
-  const hold: FastPass = async (showId, quantity) => await new Promise<HoldRow>((resolve, reject) => {
-    let queue = queues.get(showId)
-    if (queue === undefined) {
-      queue = { waiting: [], inFlight: 0 }
-      queues.set(showId, queue)
-    }
-    queue.waiting.push({ quantity, resolve, reject })
-    dispatch(showId, queue)
-  })
+  async function enqueue (showId: string, quantity: number, keyed?: KeyedRequest): Promise<HoldRow | undefined> {
+    return await new Promise((resolve, reject) => {
+      let queue = queues.get(showId)
+      if (queue === undefined) {
+        queue = { waiting: [], inFlight: 0 }
+        queues.set(showId, queue)
+      }
+      queue.waiting.push({ quantity, keyed, resolve, reject })
+      dispatch(showId, queue)
+    })
+  }
+
+  // A hold without a key is always placed, so it always has its row.
+  const hold: FastPass = async (showId, quantity) => (await enqueue(showId, quantity))!
 
   return {
     hold,
+    /**
+     * A hold with an Idempotency-Key that it has not claimed yet: claimed, placed and, when
+     * granted, recorded in its statement's transaction. Undefined when the key was not claimed.
+     */
+    holdOnce: async (showId: string, quantity: number, keyed: KeyedRequest) => await enqueue(showId, quantity, keyed),
     /** Holds waiting for a statement, over all shows: the hold path's queue, for load shedding. */
     waiting: () => [...queues.values()].reduce((sum, queue) => sum + queue.waiting.length, 0)
   }

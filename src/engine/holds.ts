@@ -153,7 +153,8 @@ async function attempt (db: Database, statement: RawBuilder<HoldRow>, inTransact
   }
 }
 
-function held (result: HoldRow): Booking | undefined {
+/** The booking a hold statement's row granted, or undefined when that hold got no seats. */
+export function grantedBooking (result: HoldRow): Booking | undefined {
   return result.id === null ? undefined : toBooking(result as BookingRow)
 }
 
@@ -180,7 +181,7 @@ export async function placeHold (db: Database, request: HoldRequest, holdSeconds
   if ('labels' in request) {
     const result = await attempt(db, labelsStatement(request.showId, request.labels, holdSeconds), inTransaction)
     if (result.show_open === 0) throw await whyShowClosed(db, request.showId)
-    const booking = held(result)
+    const booking = grantedBooking(result)
     if (booking !== undefined) return booking
     const free = new Set(result.free_labels)
     const unavailable = request.labels.filter((label) => !free.has(label))
@@ -190,7 +191,7 @@ export async function placeHold (db: Database, request: HoldRequest, holdSeconds
   const pass = (wait: boolean) => attempt(db, holdStatement(request.showId, [request.quantity], holdSeconds, wait), inTransaction)
   const fast = await (options.fastPass?.(request.showId, request.quantity) ?? pass(false))
   if (fast.show_open === 0) throw await whyShowClosed(db, request.showId)
-  const fastBooking = held(fast)
+  const fastBooking = grantedBooking(fast)
   if (fastBooking !== undefined) return fastBooking
 
   // A lapsed seat that the sweep releases while this pass waits for its lock is re-checked as a
@@ -199,7 +200,7 @@ export async function placeHold (db: Database, request: HoldRequest, holdSeconds
   for (let tries = 0; tries < 2; tries++) {
     const exact = await pass(true)
     if (exact.show_open === 0) throw await whyShowClosed(db, request.showId)
-    const booking = held(exact)
+    const booking = grantedBooking(exact)
     if (booking !== undefined) return booking
     available = exact.found
   }

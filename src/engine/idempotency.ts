@@ -5,7 +5,7 @@ import type { Database } from '../db/database.ts'
 import { EngineError, type EngineErrorCode, type EngineErrorDetails } from './errors.ts'
 
 /** What the first request with a key decided, replayed to every retry. */
-type Outcome =
+export type Outcome =
   | { booking: Booking }
   | { error: { code: EngineErrorCode, message: string, details: EngineErrorDetails } }
 
@@ -29,13 +29,28 @@ function replay (outcome: Outcome): Booking {
   throw new EngineError(outcome.error.code, outcome.error.message, outcome.error.details)
 }
 
+/** A request that carries an Idempotency-Key, by the hash of its body. */
+export interface KeyedRequest {
+  key: string
+  hash: string
+}
+
 /**
- * Claims `key` for this request: a new key, one whose 24 hours are over, or one whose first
- * request died without an answer (same body only). Returns false when someone else has it.
+ * Claims each key for its request, in one statement: a new key, one whose 24 hours are over, or
+ * one whose first request died without an answer (same body only). Returns the keys claimed; the
+ * others are someone else's. A key given twice is claimed for its first request only. Keys are
+ * claimed in key order, so that two statements claiming the same keys cannot deadlock.
  */
-async function claim (db: Database, key: string, hash: string): Promise<boolean> {
+export async function claimKeys (db: Database, requests: KeyedRequest[]): Promise<Set<string>> {
+  const byKey = new Map<string, string>()
+  for (const { key, hash } of requests) if (!byKey.has(key)) byKey.set(key, hash)
+  const keys = [...byKey.keys()].sort()
   const claimed = await db.insertInto('idempotency_keys')
-    .values({ key, request_hash: hash, locked_until: sql<Date>`now() + make_interval(secs => ${leaseSeconds})` })
+    .columns(['key', 'request_hash', 'locked_until'])
+    .expression(sql<{ key: string, request_hash: string, locked_until: Date }>`
+      SELECT key, hash, now() + make_interval(secs => ${leaseSeconds})
+      FROM unnest(${keys}::text[], ${keys.map((key) => byKey.get(key))}::text[]) WITH ORDINALITY AS r(key, hash, ord)
+      ORDER BY ord`)
     .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({
       request_hash: eb.ref('excluded.request_hash'),
       created_at: sql<Date>`now()`,
@@ -50,33 +65,27 @@ async function claim (db: Database, key: string, hash: string): Promise<boolean>
       ])
     ])))
     .returning('key')
-    .executeTakeFirst()
-  return claimed !== undefined
+    .execute()
+  return new Set(claimed.map((row) => row.key))
 }
 
 /**
- * Runs `operation` at most once per key and body: the first request's booking or refusal is
- * stored in the same transaction as the hold itself, so a hold exists exactly when its key
- * records it, and a retry gets the first answer again.
+ * Settles claimed keys with what their requests decided. Run it in the transaction that made the
+ * decision, so that a hold exists exactly when its key records it.
  */
-export async function runOnce (
-  db: Database,
-  key: string,
-  hash: string,
-  operation: (trx: Database) => Promise<Booking>
-): Promise<Booking> {
-  if (!await claim(db, key, hash)) {
-    const existing = await db.selectFrom('idempotency_keys').select(['request_hash', 'outcome'])
-      .where('key', '=', key).executeTakeFirst()
-    if (existing === undefined) return await runOnce(db, key, hash, operation)
-    if (existing.request_hash !== hash) {
-      throw new EngineError('idempotency_key_reused', 'This Idempotency-Key was used with another request body')
-    }
-    if (existing.outcome === null) {
-      throw new EngineError('idempotency_key_in_use', 'A request with this Idempotency-Key is still running')
-    }
-    return replay(existing.outcome as Outcome)
-  }
+export async function recordOutcomes (db: Database, decided: Array<{ key: string, outcome: Outcome }>): Promise<void> {
+  await sql`
+    UPDATE idempotency_keys SET outcome = d.outcome, locked_until = NULL
+    FROM unnest(${decided.map((item) => item.key)}::text[], ${decided.map((item) => JSON.stringify(item.outcome))}::jsonb[]) AS d(key, outcome)
+    WHERE idempotency_keys.key = d.key`.execute(db)
+}
+
+/**
+ * Runs `operation` for a key this request has claimed, in a transaction that stores its booking or
+ * refusal with the hold itself, so a hold exists exactly when its key records it, and a retry
+ * gets the first answer again.
+ */
+export async function decideOnce (db: Database, key: string, operation: (trx: Database) => Promise<Booking>): Promise<Booking> {
   try {
     const outcome = await db.transaction().execute(async (trx) => {
       let result: Outcome
@@ -86,10 +95,7 @@ export async function runOnce (
         if (!(error instanceof EngineError)) throw error
         result = { error: { code: error.code, message: error.message, details: error.details } }
       }
-      await trx.updateTable('idempotency_keys')
-        .set({ outcome: JSON.stringify(result), locked_until: null })
-        .where('key', '=', key)
-        .execute()
+      await recordOutcomes(trx, [{ key, outcome: result }])
       return result
     })
     return replay(outcome)
@@ -98,4 +104,24 @@ export async function runOnce (
     await db.deleteFrom('idempotency_keys').where('key', '=', key).where('outcome', 'is', null).execute().catch(() => {})
     throw error
   }
+}
+
+/** Runs `operation` at most once per key and body (see decideOnce), or answers as the key's first request did. */
+export async function runOnce (
+  db: Database,
+  request: KeyedRequest,
+  operation: (trx: Database) => Promise<Booking>
+): Promise<Booking> {
+  const { key, hash } = request
+  if ((await claimKeys(db, [request])).has(key)) return await decideOnce(db, key, operation)
+  const existing = await db.selectFrom('idempotency_keys').select(['request_hash', 'outcome'])
+    .where('key', '=', key).executeTakeFirst()
+  if (existing === undefined) return await runOnce(db, request, operation)
+  if (existing.request_hash !== hash) {
+    throw new EngineError('idempotency_key_reused', 'This Idempotency-Key was used with another request body')
+  }
+  if (existing.outcome === null) {
+    throw new EngineError('idempotency_key_in_use', 'A request with this Idempotency-Key is still running')
+  }
+  return replay(existing.outcome as Outcome)
 }

@@ -1,11 +1,12 @@
 import type { Booking, BookingStatus, CreateShowRequest } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import { cancelBooking, confirmBooking, getBooking, listShowBookings } from './bookings.ts'
+import { isUuid } from './cursor.ts'
 import { EngineError, invalidInput } from './errors.ts'
 import { forgetOldIdempotencyKeys, sweepExpiredHolds, type SweepResult } from './expiry.ts'
 import { createHoldBatcher } from './hold-batches.ts'
-import { placeHold, type HoldRequest } from './holds.ts'
-import { requestHash, runOnce } from './idempotency.ts'
+import { grantedBooking, placeHold, type HoldRequest } from './holds.ts'
+import { decideOnce, requestHash, runOnce } from './idempotency.ts'
 import { createShow, getAvailability, getSeatMap, getShow, listAllShows, listUpcomingShows } from './shows.ts'
 
 export { EngineError, type EngineErrorCode } from './errors.ts'
@@ -69,8 +70,15 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
       const [field, count] = 'labels' in request ? ['seats', request.labels.length] : ['quantity', request.quantity]
       if (count > settings.maxSeatsPerBooking) throw invalidInput(field, `must ask for at most ${settings.maxSeatsPerBooking} seats`)
       if (idempotencyKey === undefined) return await placeHold(db, request, settings.holdSeconds, { fastPass: batcher.hold })
-      const hash = requestHash(request)
-      return await runOnce(db, idempotencyKey, hash, async (trx) => await placeHold(trx, request, settings.holdSeconds, { inTransaction: true }))
+      const keyed = { key: idempotencyKey, hash: requestHash(request) }
+      const decide = async (trx: Database) => await placeHold(trx, request, settings.holdSeconds, { inTransaction: true })
+      if ('quantity' in request && isUuid(request.showId)) {
+        // The key is claimed, the hold placed and, when granted, recorded with the show's other
+        // holds; one it claimed but could not grant is decided in the key's own transaction.
+        const row = await batcher.holdOnce(request.showId, request.quantity, keyed)
+        if (row !== undefined) return grantedBooking(row) ?? await decideOnce(db, keyed.key, decide)
+      }
+      return await runOnce(db, keyed, decide)
     }),
     getBooking: async (id: string) => await getBooking(db, id),
     confirm: async (id: string) => await observed('confirm', async () => await confirmBooking(db, id)),
