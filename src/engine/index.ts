@@ -5,7 +5,7 @@ import { isUuid } from './cursor.ts'
 import { EngineError, invalidInput } from './errors.ts'
 import { forgetOldIdempotencyKeys, sweepExpiredHolds, type SweepResult } from './expiry.ts'
 import { createHoldBatcher } from './hold-batches.ts'
-import { grantedBooking, placeHold, type HoldRequest } from './holds.ts'
+import { grantedBooking, placeHold, type FastPass, type HoldRequest } from './holds.ts'
 import { decideOnce, requestHash, runOnce } from './idempotency.ts'
 import { createShow, getAvailability, getSeatMap, getShow, listAllShows, listUpcomingShows } from './shows.ts'
 
@@ -71,14 +71,16 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
       if (count > settings.maxSeatsPerBooking) throw invalidInput(field, `must ask for at most ${settings.maxSeatsPerBooking} seats`)
       if (idempotencyKey === undefined) return await placeHold(db, request, settings.holdSeconds, { fastPass: batcher.hold })
       const keyed = { key: idempotencyKey, hash: requestHash(request) }
-      const decide = async (trx: Database) => await placeHold(trx, request, settings.holdSeconds, { inTransaction: true })
+      const decide = (fastPass?: FastPass) => async (trx: Database) =>
+        await placeHold(trx, request, settings.holdSeconds, { inTransaction: true, fastPass })
       if ('quantity' in request && isUuid(request.showId)) {
         // The key is claimed, the hold placed and, when granted, recorded with the show's other
-        // holds; one it claimed but could not grant is decided in the key's own transaction.
+        // holds. One it claimed but could not grant is decided in the key's own transaction, where
+        // the batch's row stands for the skip-locked pass it already ran.
         const row = await batcher.holdOnce(request.showId, request.quantity, keyed)
-        if (row !== undefined) return grantedBooking(row) ?? await decideOnce(db, keyed.key, decide)
+        if (row !== undefined) return grantedBooking(row) ?? await decideOnce(db, keyed.key, decide(async () => row))
       }
-      return await runOnce(db, keyed, decide)
+      return await runOnce(db, keyed, decide())
     }),
     getBooking: async (id: string) => await getBooking(db, id),
     confirm: async (id: string) => await observed('confirm', async () => await confirmBooking(db, id)),
