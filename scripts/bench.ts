@@ -723,6 +723,7 @@ type FlashSale = Results['flashSale']
 function flashRows (flash: FlashSale, top: Results['ceiling']): Row[] {
   const { phase } = flash
   const targeted = !flash.keyed
+  const aim = (target: string, pass: boolean): Pick<Row, 'target' | 'pass'> => targeted ? { target, pass } : { target: '' }
   const share = 'skipped' in top || top.holdsPerSecond === 0 ? undefined : flash.holdsPerSecond / top.holdsPerSecond
   const checks = flash.invariants
   return [
@@ -730,10 +731,10 @@ function flashRows (flash: FlashSale, top: Results['ceiling']): Row[] {
     { phase, metric: 'holds/s (201s per second, to the last)', value: String(flash.holdsPerSecond), target: '' },
     share === undefined
       ? { phase, metric: 'share of pgbench ceiling', value: 'skipped', target: targeted ? `>= ${targets.ceilingShare * 100} %` : '' }
-      : { phase, metric: 'share of pgbench ceiling', value: `${round(share * 100)} %`, ...(targeted ? { target: `>= ${targets.ceilingShare * 100} %`, pass: share >= targets.ceilingShare } : { target: '' }) },
+      : { phase, metric: 'share of pgbench ceiling', value: `${round(share * 100)} %`, ...aim(`>= ${targets.ceilingShare * 100} %`, share >= targets.ceilingShare) },
     { phase, metric: 'holds per hold statement (mean)', value: String(flash.holdsPerStatement), target: '' },
     { phase, metric: 'p50 latency (ms)', value: String(flash.latencyMs.p50), target: '' },
-    { phase, metric: 'p99 latency (ms)', value: String(flash.latencyMs.p99), ...(targeted ? { target: `<= ${targets.p99Ms}`, pass: flash.latencyMs.p99 <= targets.p99Ms } : { target: '' }) },
+    { phase, metric: 'p99 latency (ms)', value: String(flash.latencyMs.p99), ...aim(`<= ${targets.p99Ms}`, flash.latencyMs.p99 <= targets.p99Ms) },
     { phase, metric: '201s / non-2xx / errors', value: `${flash.holds} / ${flash.non2xx} / ${flash.errors}`, target: '' },
     {
       phase,

@@ -1,4 +1,5 @@
 import cluster from 'node:cluster'
+import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
 import { shutdownMessage } from './cluster.ts'
@@ -59,7 +60,7 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
     if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal: signal ?? 'primary', worker: cluster.isWorker }, 'shutting down')
     app.startDraining()
-    await new Promise((resolve) => setTimeout(resolve, drainMs))
+    await sleep(drainMs)
     await app.answersSent(answerFlushMs)
     await expiryJob.stop()
     await app.close()

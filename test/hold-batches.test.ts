@@ -8,12 +8,16 @@ import { admin, createShow, hold, sleep, testApp } from './helpers/app.ts'
 import { keepBookingsOut } from './helpers/database.ts'
 import { invariantViolations } from './helpers/invariants.ts'
 
-/** A batcher on a pool of its own, behind a session that keeps new bookings out until `release`, so its first statement waits. */
-async function batcherBehindLock (t: Test, url: string, timeouts?: Timeouts) {
+/** A pool of its own, behind a session that keeps new bookings out until `release`, so its first hold statement waits. */
+async function poolBehindLock (t: Test, url: string, timeouts?: Timeouts) {
   const own = createDatabase({ url, poolMax: 1, ...(timeouts !== undefined && { timeouts }) })
   t.teardown(async () => { await own.db.destroy() })
-  const release = await keepBookingsOut(t, url)
-  return { batcher: createHoldBatcher(own.db, 120), release }
+  return { db: own.db, release: await keepBookingsOut(t, url) }
+}
+
+async function batcherBehindLock (t: Test, url: string, timeouts?: Timeouts) {
+  const { db, release } = await poolBehindLock(t, url, timeouts)
+  return { batcher: createHoldBatcher(db, 120), release }
 }
 
 const settings = { holdSeconds: 120, maxSeatsPerBooking: 10, maxSeatsPerShow: 1000 }
@@ -82,14 +86,10 @@ t.test('a statement that fails fails every hold in it with its error', async (t)
   t.same((await app.inject(`/shows/${show.id}/availability`)).json().availability.available, 10, 'nothing was held')
 })
 
-/** An engine on a pool of its own, behind a session that keeps new bookings out until `release`. */
 async function engineBehindLock (t: Test, url: string, timeouts?: Timeouts) {
-  // Two connections: one for the statement that waits, one for the keys' claims meanwhile.
-  const own = createDatabase({ url, poolMax: 2, ...(timeouts !== undefined && { timeouts }) })
-  t.teardown(async () => { await own.db.destroy() })
+  const { db, release } = await poolBehindLock(t, url, timeouts)
   const statements: number[] = []
-  const engine = createBookingEngine(own.db, settings, { holdStatementStarted: (holds) => { statements.push(holds) } })
-  const release = await keepBookingsOut(t, url)
+  const engine = createBookingEngine(db, settings, { holdStatementStarted: (holds) => { statements.push(holds) } })
   const waitingFor = async (holds: number): Promise<void> => {
     const deadline = Date.now() + 5_000
     while (engine.holdsWaiting() < holds) {

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 const pollMs = 20
 
@@ -19,6 +20,6 @@ export function trackUnsentAnswers (server: Server): (limitMs: number) => Promis
   const unsent = (): boolean => [...sockets].some((socket) => socket.writableLength > 0)
   return async (limitMs) => {
     const until = Date.now() + limitMs
-    while (unsent() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, pollMs))
+    while (unsent() && Date.now() < until) await sleep(pollMs)
   }
 }
