@@ -45,11 +45,8 @@ CREATE FUNCTION public.seats_refuse_live_takeover() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-  IF OLD.hold_expires_at IS NULL OR OLD.hold_expires_at > clock_timestamp() THEN
-    RAISE EXCEPTION 'seat % of show % belongs to live booking %', OLD.label, OLD.show_id, OLD.booking_id
-      USING ERRCODE = 'integrity_constraint_violation';
-  END IF;
-  RETURN NEW;
+  RAISE EXCEPTION 'seat % of show % belongs to live booking %', OLD.label, OLD.show_id, OLD.booking_id
+    USING ERRCODE = 'integrity_constraint_violation';
 END;
 $$;
 
@@ -318,7 +315,7 @@ CREATE TRIGGER seats_check_show AFTER INSERT ON public.seats REFERENCING NEW TAB
 -- Name: seats seats_refuse_live_takeover; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER seats_refuse_live_takeover BEFORE UPDATE OF booking_id ON public.seats FOR EACH ROW WHEN (((old.booking_id IS NOT NULL) AND (new.booking_id IS NOT NULL) AND (new.booking_id <> old.booking_id))) EXECUTE FUNCTION public.seats_refuse_live_takeover();
+CREATE TRIGGER seats_refuse_live_takeover BEFORE UPDATE OF booking_id ON public.seats FOR EACH ROW WHEN (((old.booking_id IS NOT NULL) AND (new.booking_id IS NOT NULL) AND (new.booking_id <> old.booking_id) AND ((old.hold_expires_at IS NULL) OR (old.hold_expires_at > clock_timestamp())))) EXECUTE FUNCTION public.seats_refuse_live_takeover();
 
 
 --

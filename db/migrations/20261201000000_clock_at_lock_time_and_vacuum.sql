@@ -3,16 +3,25 @@
 -- The last line of defence against selling a seat twice reads the clock when it fires, not when
 -- the transaction began: inside a longer transaction (a hold decided with its Idempotency-Key),
 -- now() is that transaction's start, and a seat whose hold ended since would still count as live.
+-- The whole test is in the trigger's WHEN clause, evaluated without a PL/pgSQL call, so a hold that
+-- takes over lapsed seats (hundreds a second when a sale's holds lapse) does not pay one per seat;
+-- the function only raises.
+DROP TRIGGER seats_refuse_live_takeover ON seats;
+
 CREATE OR REPLACE FUNCTION seats_refuse_live_takeover() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  IF OLD.hold_expires_at IS NULL OR OLD.hold_expires_at > clock_timestamp() THEN
-    RAISE EXCEPTION 'seat % of show % belongs to live booking %', OLD.label, OLD.show_id, OLD.booking_id
-      USING ERRCODE = 'integrity_constraint_violation';
-  END IF;
-  RETURN NEW;
+  RAISE EXCEPTION 'seat % of show % belongs to live booking %', OLD.label, OLD.show_id, OLD.booking_id
+    USING ERRCODE = 'integrity_constraint_violation';
 END;
 $$;
+
+CREATE TRIGGER seats_refuse_live_takeover
+  BEFORE UPDATE OF booking_id ON seats
+  FOR EACH ROW
+  WHEN (OLD.booking_id IS NOT NULL AND NEW.booking_id IS NOT NULL AND NEW.booking_id <> OLD.booking_id
+        AND (OLD.hold_expires_at IS NULL OR OLD.hold_expires_at > clock_timestamp()))
+  EXECUTE FUNCTION seats_refuse_live_takeover();
 
 -- Held seats by the end of their hold, then seat: holds take lapsed seats in the order their holds
 -- ended without sorting them all, and look each one up again by the whole key under its lock.
@@ -51,6 +60,7 @@ ALTER TABLE seats RESET (
 );
 DROP INDEX seats_held_idx;
 CREATE INDEX seats_held_idx ON seats (show_id, hold_expires_at) WHERE hold_expires_at IS NOT NULL;
+DROP TRIGGER seats_refuse_live_takeover ON seats;
 CREATE OR REPLACE FUNCTION seats_refuse_live_takeover() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -61,3 +71,8 @@ BEGIN
   RETURN NEW;
 END;
 $$;
+CREATE TRIGGER seats_refuse_live_takeover
+  BEFORE UPDATE OF booking_id ON seats
+  FOR EACH ROW
+  WHEN (OLD.booking_id IS NOT NULL AND NEW.booking_id IS NOT NULL AND NEW.booking_id <> OLD.booking_id)
+  EXECUTE FUNCTION seats_refuse_live_takeover();
