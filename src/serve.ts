@@ -87,5 +87,8 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
   // down on its own signal ignores it.
   process.on('message', (message) => { if (message === shutdownMessage && !shuttingDown) void grace.close() })
 
-  await app.listen({ port: config.PORT, host: config.HOST })
+  // A sale opens with thousands of connections at once: Node's default backlog (511) drops SYNs
+  // beyond it, and each dropped client waits a second for its retransmission. The kernel caps the
+  // value at net.core.somaxconn.
+  await app.listen({ port: config.PORT, host: config.HOST, backlog: 4096 })
 }
