@@ -64,7 +64,7 @@ typecheck: install ## Type-check everything (TypeScript strict)
 	npx tsc --noEmit -p .
 
 bench: install ## Load-test the API and its database (BENCH_SCALE, BENCH_SECONDS); results in bench/results/
-	SERVER_NODE_FLAGS="$(SERVER_NODE_FLAGS)" node --expose-gc --import tsx scripts/bench.ts
+	SERVER_NODE_FLAGS="$(SERVER_NODE_FLAGS)" node --expose-gc --import tsx scripts/bench/run.ts
 
 clean: ## Remove the embedded database and test output (not node_modules)
 	rm -rf .data .tap

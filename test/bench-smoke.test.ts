@@ -12,7 +12,7 @@ async function runBench (): Promise<Run> {
   // Not under tap's instrumentation: the bench and its server must load as `make bench` loads them.
   // TEST_DATABASE_URL passes through, so the bench uses the suite's PostgreSQL server.
   const { NODE_OPTIONS: _options, NODE_V8_COVERAGE: _coverage, ...env } = process.env
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench/run.ts'], {
     cwd: root,
     env: { ...env, BENCH_SCALE: '0.01', BENCH_SECONDS: '1' },
     stdio: ['ignore', 'pipe', 'pipe']
