@@ -1,13 +1,9 @@
 import { performance } from 'node:perf_hooks'
 import autocannon from 'autocannon'
 import type { Outgoing } from './api.ts'
-import { round } from './settings.ts'
+import { drainLimitSeconds, round } from './settings.ts'
 
 /** The load generator: autocannon, driven one request at a time per connection. */
-
-// A timed phase stops sending holds at its deadline but waits this long at most for the answers
-// still in flight, so that every hold the server made is counted.
-const drainLimitSeconds = 30
 
 export interface Answer<T> { status: number, body: string, code: string | undefined, tag: T, atMs: number }
 
@@ -19,6 +15,8 @@ export interface LoadOptions<T> {
   seconds?: number
   next: () => { out: Outgoing, tag: T }
   answered?: (answer: Answer<T>) => void
+  /** How long a request may wait for its answer before it counts as an error (autocannon's default: 10). */
+  timeoutSeconds?: number
 }
 
 export interface LoadResult {
@@ -109,6 +107,7 @@ export async function load<T> (base: string, options: LoadOptions<T>): Promise<L
     ...(options.amount === undefined ? { duration: (options.seconds ?? 10) + drainLimitSeconds } : { amount: options.amount }),
     // Results are taken at autocannon's next sample tick; the default 1 s would idle that long.
     sampleInt: 100,
+    ...(options.timeoutSeconds !== undefined && { timeout: options.timeoutSeconds }),
     // Latencies of 2xx answers only: drains and refusals are not what is measured.
     excludeErrorStats: true,
     requests: [request]

@@ -22,9 +22,12 @@ import { cleanUp, onCleanUp } from './cleanup.ts'
 import { Measured, type Bench, type Phase } from './context.ts'
 import { ceiling } from './phases/ceiling.ts'
 import { confirmPhase } from './phases/confirm.ts'
+import { creationUnderLoadPhase } from './phases/creation-under-load.ts'
 import { fillCurvePhase } from './phases/fill-curve.ts'
 import { keyedFlashSale, plainFlashSale } from './phases/flash-sale.ts'
+import { lapsedSeatsPhase } from './phases/lapsed-seats.ts'
 import { sellOutPhase } from './phases/sell-out.ts'
+import { stampedePhase } from './phases/stampede.ts'
 import { warmUp } from './phases/warm-up.ts'
 import { rssMeter } from './process-stats.ts'
 import { startApi } from './server.ts'
@@ -34,7 +37,7 @@ import { printTable, type Row } from './table.ts'
 const resultsDir = path.join(root, 'bench', 'results')
 
 /** Every phase, in the order they run. */
-const phases: Array<Phase<any>> = [plainFlashSale, keyedFlashSale, fillCurvePhase, sellOutPhase, confirmPhase, ceiling]
+const phases: Array<Phase<any>> = [plainFlashSale, keyedFlashSale, fillCurvePhase, sellOutPhase, confirmPhase, ceiling, creationUnderLoadPhase, lapsedSeatsPhase, stampedePhase]
 
 function selectedPhases (): Array<Phase<any>> {
   const raw = process.env.BENCH_PHASES ?? ''

@@ -7,6 +7,7 @@ export interface SaleOptions {
   /** The request to send; a plain hold of 2 seats when not given. */
   hold?: () => Outgoing
   answered?: (answer: Answer<undefined>) => void
+  timeoutSeconds?: number
 }
 
 /**
@@ -21,6 +22,7 @@ export async function timedSale (base: string, showId: string, options: SaleOpti
   const result = await load<undefined>(base, {
     connections: options.connections,
     seconds,
+    timeoutSeconds: options.timeoutSeconds,
     next: () => ({ out: hold(), tag: undefined }),
     answered: (answer) => {
       if (answer.status === 201) lastHeldMs = answer.atMs

@@ -26,7 +26,7 @@ const benchSettings = (): Record<string, string> => ({
   HOLD_WINDOW_SECONDS: String(holdSeconds)
 })
 
-function childEnv (extra: Record<string, string>): NodeJS.ProcessEnv {
+export function childEnv (extra: Record<string, string>): NodeJS.ProcessEnv {
   // tap instruments children through these; the server must run as it does in production.
   const { NODE_OPTIONS: _options, NODE_V8_COVERAGE: _coverage, ...env } = process.env
   return { ...env, ...extra }

@@ -24,6 +24,9 @@ export const adminToken = `bench-${randomBytes(16).toString('hex')}`
 // that only queue inside PostgreSQL, where lock and CPU contention lengthen every statement (the
 // contract's default of 20 measured worse at p99). PGPOOL_MAX set in the environment wins.
 export const poolMax = process.env.PGPOOL_MAX ?? String(os.availableParallelism() * 2 + 2)
+// A timed phase stops sending holds at its deadline but waits this long at most for the answers
+// still in flight, so that every hold the server made is counted.
+export const drainLimitSeconds = 30
 // The largest show the server allows by default (MAX_SEATS_PER_SHOW): the flash sale's size.
 export const largestShow = 100_000
 
