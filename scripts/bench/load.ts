@@ -33,6 +33,8 @@ export interface LoadResult {
   timeouts: number
   /** Answers by status and problem code, e.g. `201` or `409 insufficient_seats`. */
   statuses: Record<string, number>
+  /** Requests that got no answer, by error code (a timeout, a reset connection). */
+  failures: Record<string, number>
 }
 
 interface Slot { tag?: unknown, drain?: boolean }
@@ -114,7 +116,13 @@ export async function load<T> (base: string, options: LoadOptions<T>): Promise<L
   }, (error, result) => settle(error, result))
   stop = () => instance.stop()
   // A failed request never gets an answer; it is no longer in flight either.
-  instance.on('reqError', () => { inFlight--; stopWhenDrained() })
+  const failures: Record<string, number> = {}
+  instance.on('reqError', (error: NodeJS.ErrnoException) => {
+    const code = error.code ?? error.message
+    failures[code] = (failures[code] ?? 0) + 1
+    inFlight--
+    stopWhenDrained()
+  })
   const deadline = options.seconds === undefined || options.amount !== undefined
     ? undefined
     : setTimeout(() => { draining = true; stopWhenDrained() }, options.seconds * 1000)
@@ -138,7 +146,8 @@ export async function load<T> (base: string, options: LoadOptions<T>): Promise<L
     non2xx: answered - ok,
     errors: result.errors,
     timeouts: result.timeouts,
-    statuses
+    statuses,
+    failures
   }
 }
 
