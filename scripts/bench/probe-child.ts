@@ -1,8 +1,9 @@
 /**
  * The health probe's process (probe.ts starts it): polls /health and /ready of the server at
- * argv[2] every 100 ms, each on a keep-alive connection of its own, as a load balancer would, until
- * it gets 'stop' on its IPC channel; then it sends what it saw and exits. A process of its own, so
- * that the load generator's busy event loop does not show as server latency.
+ * argv[2] every 100 ms, each on a keep-alive connection of its own, as a load balancer would. On
+ * 'measure' on its IPC channel it forgets what it saw so far; on 'stop' it sends what it saw since
+ * and exits. A process of its own, so that the load generator's busy event loop does not show as
+ * server latency.
  */
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
@@ -43,9 +44,15 @@ async function poll (path: string, seen: Probed): Promise<void> {
   agent.destroy()
 }
 
-const seen = { health: { polls: 0, maxMs: 0, notOk: {} }, ready: { polls: 0, maxMs: 0, notOk: {} } }
+const fresh = (): Probed => ({ polls: 0, maxMs: 0, notOk: {} })
+const seen = { health: fresh(), ready: fresh() }
 const polling = Promise.all([poll('/health', seen.health), poll('/ready', seen.ready)])
-process.once('message', () => {
+process.on('message', (message) => {
+  if (message === 'measure') {
+    Object.assign(seen.health, fresh())
+    Object.assign(seen.ready, fresh())
+    return
+  }
   stopping = true
   void polling.then(() => process.send?.(seen, () => process.exit(0)))
 })

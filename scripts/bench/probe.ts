@@ -8,8 +8,15 @@ import { childEnv } from './server.ts'
 
 export interface ProbeResults { health: Probed, ready: Probed }
 
-/** Starts polling a server's /health and /ready (probe-child.ts); `stop` ends it and says what it saw. */
-export async function startProbe (base: string): Promise<{ stop: () => Promise<ProbeResults> }> {
+export interface Probe {
+  /** From now on: what it saw before does not count. */
+  measure: () => void
+  /** Ends it and says what it saw. */
+  stop: () => Promise<ProbeResults>
+}
+
+/** Starts polling a server's /health and /ready (probe-child.ts). */
+export async function startProbe (base: string): Promise<Probe> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'scripts', 'bench', 'probe-child.ts'), base], {
     cwd: root,
     env: childEnv({}),
@@ -19,6 +26,7 @@ export async function startProbe (base: string): Promise<{ stop: () => Promise<P
   onCleanUp(kill)
   await once(child, 'message')
   return {
+    measure: () => { child.send('measure') },
     stop: async () => {
       const answer = once(child, 'message')
       child.send('stop')

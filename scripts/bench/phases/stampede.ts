@@ -34,13 +34,14 @@ async function openFileLimit (): Promise<number | undefined> {
 }
 
 async function stampedeRun (bench: Bench, server: ApiServer, name: RunName, clients: number) {
-  await warmUp(server.base, `${phase}, ${name}: warm-up`)
+  // The probe starts (a process, which takes a moment) while the server warms up.
+  const [probe] = await Promise.all([startProbe(server.base), warmUp(server.base, `${phase}, ${name}: warm-up`)])
   const seats = scaled(largestShow)
   const showId = await createShow(server.base, `bench: ${phase}, ${name}`, seats)
   say(`› ${phase}, ${name}: ${clients} connections holding 2 seats each on ${seats} seats for ${seconds} s, /health and /ready polled`)
   // When each 201 came, from the start of the run.
   const heldAtMs: number[] = []
-  const probe = await startProbe(server.base)
+  probe.measure()
   const rss = rssMeter(server.pid)
   const cpuBefore = await cpuMs(server.pid)
   // The generator's own event-loop lag: when it is high, the generator, not the server, set the pace.
@@ -48,7 +49,7 @@ async function stampedeRun (bench: Bench, server: ApiServer, name: RunName, clie
   generatorLag.enable()
   const sale = await rss.during(name, async () => await timedSale(server.base, showId, {
     connections: clients,
-    // Every hold waits for its answer however long it takes, so that all the server made are counted.
+    // A hold may wait for its answer as long as the run and its drain last, so that all the server made are counted.
     timeoutSeconds: seconds + drainLimitSeconds,
     answered: ({ status, atMs }) => { if (status === 201) heldAtMs.push(atMs) }
   }))
