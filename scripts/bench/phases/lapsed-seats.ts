@@ -17,7 +17,7 @@ const phase = 'lapsed seats'
 // The holds that are to lapse last this long: short, since the phase waits it out, yet long enough
 // to make them all on a busy machine, in holds of the most seats a server may allow
 // (MAX_SEATS_PER_BOOKING's maximum).
-const lapseSeconds = Math.max(2, Math.ceil(5 * scale))
+const lapseSeconds = Math.max(2, Math.ceil(10 * scale))
 const largestHold = 1000
 // No sweep runs while the phase does: its seats stay lapsed, still marked with their old holder.
 const noSweep = { EXPIRY_JOB_INTERVAL_SECONDS: '3600' }
