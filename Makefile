@@ -11,7 +11,7 @@ TSX := node --import tsx
 SERVER_NODE_FLAGS := --max-semi-space-size=4 --max-old-space-size=512
 DBMATE := npx dbmate --migrations-dir db/migrations
 
-.PHONY: help install start test migrate rollback status new-migration codegen openapi client lint-openapi generate check-generated typecheck bench clean
+.PHONY: help install start test migrate rollback status new-migration codegen openapi client lint-openapi generate check-generated typecheck bench explain-hold clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-16s %s\n", $$1, $$2 }'
@@ -66,6 +66,9 @@ typecheck: install ## Type-check everything (TypeScript strict)
 # The stampede holds 2,000 connections open on each side: the open-file limit goes up to the hard one.
 bench: install ## Load-test the API and its database (BENCH_SCALE, BENCH_SECONDS, BENCH_PHASES=stampede,lapsed); results in bench/results/
 	ulimit -Sn hard; SERVER_NODE_FLAGS="$(SERVER_NODE_FLAGS)" node --expose-gc --import tsx scripts/bench/run.ts
+
+explain-hold: install ## EXPLAIN (ANALYZE, BUFFERS) of the hold statement on a show whose first half has lapsed unswept
+	$(TSX) scripts/explain-hold.ts
 
 clean: ## Remove the embedded database and test output (not node_modules)
 	rm -rf .data .tap

@@ -45,7 +45,7 @@ CREATE FUNCTION public.seats_refuse_live_takeover() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-  IF OLD.hold_expires_at IS NULL OR OLD.hold_expires_at > now() THEN
+  IF OLD.hold_expires_at IS NULL OR OLD.hold_expires_at > clock_timestamp() THEN
     RAISE EXCEPTION 'seat % of show % belongs to live booking %', OLD.label, OLD.show_id, OLD.booking_id
       USING ERRCODE = 'integrity_constraint_violation';
   END IF;
@@ -100,7 +100,8 @@ CREATE TABLE public.booking_seats (
     booking_id uuid NOT NULL,
     show_id uuid NOT NULL,
     seat_no integer NOT NULL
-);
+)
+WITH (autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_vacuum_cost_delay='0');
 
 
 --
@@ -125,7 +126,8 @@ CREATE TABLE public.bookings (
     CONSTRAINT bookings_check5 CHECK (((status <> 'PENDING'::text) OR ((confirmed_at IS NULL) AND (cancelled_at IS NULL) AND (expired_at IS NULL)))),
     CONSTRAINT bookings_quantity_check CHECK ((quantity > 0)),
     CONSTRAINT bookings_status_check CHECK ((status = ANY (ARRAY['PENDING'::text, 'CONFIRMED'::text, 'EXPIRED'::text, 'CANCELLED'::text])))
-);
+)
+WITH (autovacuum_vacuum_scale_factor='0.01', autovacuum_vacuum_threshold='1000', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_cost_delay='0');
 
 
 --
@@ -140,7 +142,8 @@ CREATE TABLE public.idempotency_keys (
     outcome jsonb,
     CONSTRAINT idempotency_keys_check CHECK (((outcome IS NULL) = (locked_until IS NOT NULL))),
     CONSTRAINT idempotency_keys_key_check CHECK ((key ~ '^[\x21-\x7e]{1,255}$'::text))
-);
+)
+WITH (autovacuum_vacuum_scale_factor='0.02', autovacuum_vacuum_threshold='1000', autovacuum_vacuum_cost_delay='0');
 
 
 --
@@ -169,7 +172,8 @@ CREATE TABLE public.seats (
     CONSTRAINT seats_number_check CHECK ((number > 0)),
     CONSTRAINT seats_row_label_check CHECK ((row_label ~ '^[A-Z0-9]{1,4}$'::text)),
     CONSTRAINT seats_seat_no_check CHECK ((seat_no > 0))
-);
+)
+WITH (autovacuum_vacuum_scale_factor='0.01', autovacuum_vacuum_threshold='1000', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_cost_delay='0');
 ALTER TABLE ONLY public.seats ALTER COLUMN show_id SET STATISTICS 0;
 
 
@@ -293,7 +297,7 @@ CREATE INDEX seats_free_idx ON public.seats USING btree (show_id, ((seat_no + 0)
 -- Name: seats_held_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX seats_held_idx ON public.seats USING btree (show_id, hold_expires_at) WHERE (hold_expires_at IS NOT NULL);
+CREATE INDEX seats_held_idx ON public.seats USING btree (show_id, hold_expires_at, seat_no) WHERE (hold_expires_at IS NOT NULL);
 
 
 --
@@ -383,4 +387,5 @@ ALTER TABLE ONLY public.seats
 
 INSERT INTO public.schema_migrations (version) VALUES
     ('20261125000000'),
-    ('20261126000000');
+    ('20261126000000'),
+    ('20261201000000');

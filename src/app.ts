@@ -26,14 +26,14 @@ export interface HttpSettings {
   corsOrigins: string[]
   trustProxy: boolean | number | string[]
   rateLimits: RateLimitOptions
-  loadShedding: Omit<LoadSheddingOptions, 'queued'>
+  loadShedding: Omit<LoadSheddingOptions, 'queued' | 'longestHoldWaitMs'>
 }
 
 const noProtections: HttpSettings = {
   corsOrigins: [],
   trustProxy: false,
   rateLimits: { bookingsPerMinute: 0, adminPerMinute: 0 },
-  loadShedding: { maxQueue: 0, maxEventLoopDelayMs: 0 }
+  loadShedding: { maxQueue: 0, maxHoldWaitMs: 0, maxEventLoopDelayMs: 0 }
 }
 
 /** Trusts the `hops` proxies nearest the server, as Fastify does for a number (its types lack it). */
@@ -110,7 +110,7 @@ export async function buildApp (options: AppOptions) {
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` }
   })
   await app.register(security, { corsOrigins: http.corsOrigins })
-  await app.register(loadShedding, { ...http.loadShedding, queued: () => poolStats().waiting + engine.holdsWaiting() })
+  await app.register(loadShedding, { ...http.loadShedding, queued: () => poolStats().waiting, longestHoldWaitMs: engine.longestHoldWaitMs })
   await app.register(rateLimit, http.rateLimits)
   await app.register(swaggerUi, {
     routePrefix: '/docs',

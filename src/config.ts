@@ -39,7 +39,8 @@ export const ConfigSchema = Type.Object({
   }),
   RATE_LIMIT_BOOKINGS_PER_MINUTE: Type.Integer({ default: 120, minimum: 0, description: 'POST /bookings per client per minute; 0: no limit' }),
   RATE_LIMIT_ADMIN_PER_MINUTE: Type.Integer({ default: 600, minimum: 0, description: 'admin calls per client per minute; 0: no limit' }),
-  OVERLOAD_MAX_QUEUE: Type.Integer({ default: 200, minimum: 0, description: 'shed load while this many requests wait for a connection or a hold statement; 0: never' }),
+  OVERLOAD_MAX_QUEUE: Type.Integer({ default: 200, minimum: 0, description: 'shed load while this many requests wait for a database connection; 0: never' }),
+  OVERLOAD_MAX_HOLD_WAIT_MS: Type.Integer({ default: 1000, minimum: 0, description: 'shed load while a hold has waited this long for its show\'s next hold statement; 0: never' }),
   OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 200, minimum: 0, description: 'shed load while the event loop lags this much; 0: never' })
 })
 

@@ -26,6 +26,16 @@ const answerFlushMs = 5_000
  */
 export async function serve (config: Config, target: DatabaseTarget): Promise<void> {
   const { db, pool } = createDatabase({ url: target.url, ssl: config.PGSSL, poolMax: config.PGPOOL_MAX, preparedStatements: config.PG_PREPARED_STATEMENTS })
+  // /ready's own connection: behind the pool's queue, a busy but healthy node would look unready
+  // to its load balancer exactly when a sale opens.
+  const probe = createDatabase({
+    url: target.url,
+    ssl: config.PGSSL,
+    poolMax: 1,
+    applicationName: 'booking-api-ready',
+    preparedStatements: config.PG_PREPARED_STATEMENTS,
+    timeouts: { connect: 2_000, statement: 2_000 }
+  })
   const app = await buildApp({
     db,
     adminToken: config.ADMIN_TOKEN,
@@ -34,13 +44,17 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
       maxSeatsPerShow: config.MAX_SEATS_PER_SHOW,
       maxSeatsPerBooking: config.MAX_SEATS_PER_BOOKING
     },
-    pendingMigrations: async () => await pendingMigrations(db),
+    pendingMigrations: async () => await pendingMigrations(probe.db),
     poolStats: () => poolStats(pool),
     http: {
       corsOrigins: config.CORS_ORIGINS,
       trustProxy: config.TRUST_PROXY,
       rateLimits: { bookingsPerMinute: config.RATE_LIMIT_BOOKINGS_PER_MINUTE, adminPerMinute: config.RATE_LIMIT_ADMIN_PER_MINUTE },
-      loadShedding: { maxQueue: config.OVERLOAD_MAX_QUEUE, maxEventLoopDelayMs: config.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS }
+      loadShedding: {
+        maxQueue: config.OVERLOAD_MAX_QUEUE,
+        maxHoldWaitMs: config.OVERLOAD_MAX_HOLD_WAIT_MS,
+        maxEventLoopDelayMs: config.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS
+      }
     },
     logger: loggerOptions(config.LOG_LEVEL),
     // Closed by app.close(), after the requests in flight, so that their changes are published.
@@ -65,6 +79,7 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
     await expiryJob.stop()
     await app.close()
     await db.destroy()
+    await probe.db.destroy()
     await target.stop()
   })
 

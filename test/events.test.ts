@@ -1,5 +1,5 @@
 import { request as httpRequest } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer, type AddressInfo } from 'node:net'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { sql } from 'kysely'
@@ -7,6 +7,8 @@ import t from 'tap'
 import type { Availability } from '../api/index.ts'
 import type { App } from '../src/app.ts'
 import { createBookingEngine } from '../src/engine/index.ts'
+import { createListener } from '../src/events/listener.ts'
+import { silentLog } from '../src/log.ts'
 import { createShow, holdOk, sleep, testApp } from './helpers/app.ts'
 import { EventReader, isAvailability, type Received } from './helpers/event-stream.ts'
 
@@ -185,6 +187,49 @@ t.test('keep-alive comments, and holds lapsing by the clock, show up on the hear
   await reader.waitFor(isAvailability({ available: 5, held: 0 }), 3_000)
   t.pass('the lapsed hold is seen without any write')
   disconnect()
+})
+
+t.test('a hold that lapses reaches subscribers within a second of its end, not at the next heartbeat', async (t) => {
+  // The default 15 s heartbeat, and no sweep: only the hold's end itself can trigger the recount.
+  const { app } = await testApp(t, { holdSeconds: 2 })
+  const show = await createShow(app, { total_seats: 5 })
+  const { reader, disconnect } = await subscribe(app, show.id)
+  await reader.waitFor(isAvailability({ available: 5 }))
+  const first = await holdOk(app, { show_id: show.id, quantity: 2 })
+  await sleep(500)
+  const second = await holdOk(app, { show_id: show.id, quantity: 1 })
+  await reader.waitFor(isAvailability({ available: 2, held: 3 }))
+  let since = performance.now()
+  for (const [booking, expected] of [[first, { available: 4, held: 1 }], [second, { available: 5, held: 0 }]] as const) {
+    const after = since
+    const seen = await reader.waitFor((item) => item.at > after && isAvailability(expected)(item), 4_000)
+    since = seen.at
+    const late = Date.now() - (performance.now() - seen.at) - Date.parse(booking.hold_expires_at)
+    t.ok(late >= 0 && late < 1000, `seen ${Math.round(late)} ms after hold_expires_at`)
+  }
+  disconnect()
+})
+
+t.test('the LISTEN connection retries at least once a second while the database is away', async (t) => {
+  // A server that accepts and at once drops every connection, counting the attempts.
+  const attempts: number[] = []
+  const server = createServer((socket) => { attempts.push(performance.now()); socket.destroy() })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  const { port } = server.address() as AddressInfo
+  const listener = createListener({
+    url: `postgres://nobody@127.0.0.1:${port}/none`,
+    channel: 'show_changed',
+    onNotification: () => {},
+    onListening: () => {},
+    log: silentLog
+  })
+  listener.start()
+  await sleep(6000)
+  await listener.close()
+  const gaps = attempts.slice(1).map((at, i) => at - attempts[i]!)
+  t.ok(attempts.length >= 6, `${attempts.length} attempts in 6 s`)
+  t.ok(Math.max(...gaps) < 1100, `the longest wait between attempts: ${Math.round(Math.max(...gaps))} ms`)
 })
 
 t.test('10,000 connects and disconnects leave no subscriber, show state or heap behind', async (t) => {

@@ -1,4 +1,5 @@
 import { sql } from 'kysely'
+import pg from 'pg'
 import t, { type Test } from 'tap'
 import { createDatabase, type Database, type Timeouts } from '../src/db/database.ts'
 import { createHoldBatcher } from '../src/engine/hold-batches.ts'
@@ -153,4 +154,35 @@ t.test('a shared statement that fails leaves its keys free for a retry', async (
   await release()
   t.match(await engine.hold({ showId: show.id, quantity: 2 }, 'second'), { quantity: 2, status: 'PENDING' }, 'a retry holds anew')
   t.same((await app.inject(`/shows/${show.id}/availability`)).json().availability.held, 2)
+})
+
+t.test('a batch never waits for another transaction deciding one of its keys, so the other holds of its show go on', async (t) => {
+  const { app, url } = await testApp(t)
+  // A second process on the same database, with a batcher of its own.
+  const { app: other } = await testApp(t, { url })
+  const [stalled, busy] = [await createShow(app, { total_seats: 10 }), await createShow(app, { total_seats: 10 })]
+  // The stalled show's row is locked, so a hold of it waits inside its batch's transaction (its
+  // booking's foreign key must share-lock the show), holding its key's claim.
+  const blocker = new pg.Client({ connectionString: url })
+  await blocker.connect()
+  t.teardown(async () => { await blocker.end() })
+  await blocker.query('BEGIN')
+  await blocker.query('SELECT 1 FROM shows WHERE id = $1 FOR UPDATE', [stalled.id])
+  const key = { 'idempotency-key': 'sent-to-two-shows-0001' }
+  const first = hold(other, { show_id: stalled.id, quantity: 1 }, key)
+  const waiting = async (): Promise<boolean> => (await blocker.query('SELECT 1 FROM pg_locks WHERE NOT granted')).rowCount !== 0
+  while (!await waiting()) await sleep(20)
+  // The same key for the busy show, then a plain hold of that show right behind it.
+  const reused = hold(app, { show_id: busy.id, quantity: 1 }, key)
+  await sleep(50)
+  const started = performance.now()
+  const plain = await hold(app, { show_id: busy.id, quantity: 1 })
+  const waited = performance.now() - started
+  t.equal(plain.statusCode, 201)
+  t.ok(waited < 1000, `the plain hold did not wait for the other transaction (${Math.round(waited)} ms)`)
+  await blocker.query('COMMIT')
+  t.equal((await first).statusCode, 201)
+  const second = await reused
+  t.equal(second.statusCode, 422, 'the key, settled by its first request, refuses the other body')
+  t.match(second.json(), { code: 'idempotency_key_reused' })
 })

@@ -75,6 +75,20 @@ t.test('a key whose request died is taken over after its lease, by the same body
   t.equal(await app.engine.forgetOldIdempotencyKeys(), 1, 'old keys are forgotten by the sweep')
 })
 
+t.test('a key whose request died is forgotten after 24 hours like a settled one', async (t) => {
+  const { app, db } = await testApp(t)
+  await db.insertInto('idempotency_keys').values([
+    // Claimed a day ago by a request that died: its lease ran out, no answer was ever recorded.
+    { key: 'died-yesterday', request_hash: 'h', created_at: sql<Date>`now() - interval '25 hours'`, locked_until: sql<Date>`now() - interval '25 hours'` },
+    // Claimed long ago but still leased: a request is running on it, so it stays.
+    { key: 'still-running', request_hash: 'h', created_at: sql<Date>`now() - interval '25 hours'`, locked_until: sql<Date>`now() + interval '10 seconds'` },
+    { key: 'died-just-now', request_hash: 'h', locked_until: sql<Date>`now() - interval '1 second'` }
+  ]).execute()
+  t.equal(await app.engine.forgetOldIdempotencyKeys(), 1)
+  const left = await db.selectFrom('idempotency_keys').select('key').orderBy('key').execute()
+  t.same(left.map((row) => row.key), ['died-just-now', 'still-running'])
+})
+
 t.test('a malformed key is a validation error', async (t) => {
   const { app } = await testApp(t)
   const show = await createShow(app, { total_seats: 5 })

@@ -47,7 +47,7 @@ async function lockSeat (t: Test, url: string, showId: string, label: string): P
 }
 
 t.test('a queue for database connections past OVERLOAD_MAX_QUEUE is shed at once with 503 overloaded', async (t) => {
-  const { app, url } = await testApp(t, { poolMax: 1, http: { loadShedding: { maxQueue: 2, maxEventLoopDelayMs: 0 } } })
+  const { app, url } = await testApp(t, { poolMax: 1, http: { loadShedding: { maxQueue: 2, maxHoldWaitMs: 0, maxEventLoopDelayMs: 0 } } })
   const show = await createShow(app, { total_seats: 10 })
   const release = await lockSeat(t, url, show.id, '1')
 
@@ -71,26 +71,39 @@ t.test('a queue for database connections past OVERLOAD_MAX_QUEUE is shed at once
   t.equal((await hold(app, { show_id: show.id, quantity: 1 })).statusCode, 201, 'served again once the queue is gone')
 })
 
-t.test('holds waiting for their show\'s next hold statement count toward OVERLOAD_MAX_QUEUE too', async (t) => {
-  // Enough connections for everyone: the queue that grows is the show's, not the pool's.
-  const { app, url } = await testApp(t, { poolMax: 10, http: { loadShedding: { maxQueue: 3, maxEventLoopDelayMs: 0 } } })
-  const show = await createShow(app, { total_seats: 100 })
+t.test('holds waiting for their show\'s next statement are shed by how long they waited, not how many wait', async (t) => {
+  // Enough connections for everyone: the queue that grows is the show's, not the pool's. The
+  // defaults: 200 for the pool's queue, one second for a hold's wait.
+  const { app, url } = await testApp(t, { poolMax: 10, http: { loadShedding: { maxQueue: 200, maxHoldWaitMs: 1000, maxEventLoopDelayMs: 0 } } })
+  const show = await createShow(app, { total_seats: 1000 })
   const release = await keepBookingsOut(t, url)
-  const queued = Array.from({ length: 6 }, async () => await hold(app, { show_id: show.id, quantity: 1 }))
+  // A flash sale's crowd: far more holds waiting than the pool's queue allows, for a moment.
+  const crowd = Array.from({ length: 400 }, async () => await hold(app, { show_id: show.id, quantity: 1 }))
   await sleep(400)
+  const latecomer = hold(app, { show_id: show.id, quantity: 1 })
+  await sleep(200)
+  await release()
+  const statuses = (await Promise.all([...crowd, latecomer])).map((response) => response.statusCode)
+  t.same(statuses, Array(401).fill(201), 'a crowd of holds that waited under a second is served, the latecomer too')
+
+  // A database that stops taking holds: once the oldest waiting hold has waited a second, shed.
+  const stalled = await keepBookingsOut(t, url)
+  const stuck = Array.from({ length: 3 }, async () => await hold(app, { show_id: show.id, quantity: 1 }))
+  await sleep(1300)
   const shed = await hold(app, { show_id: show.id, quantity: 1 })
   t.equal(shed.statusCode, 503)
   t.match(shed.json(), { status: 503, code: 'overloaded' })
-  await release()
-  t.same((await Promise.all(queued)).map((response) => response.statusCode), Array(6).fill(201), 'the holds already queued are served')
+  t.equal((await app.inject('/health')).statusCode, 200, 'health checks are never shed')
+  await stalled()
+  t.same((await Promise.all(stuck)).map((response) => response.statusCode), Array(3).fill(201), 'the holds already waiting are served')
   await sleep(300)
-  t.equal((await hold(app, { show_id: show.id, quantity: 1 })).statusCode, 201, 'served again once the queue is gone')
+  t.equal((await hold(app, { show_id: show.id, quantity: 1 })).statusCode, 201, 'served again once the holds move')
 })
 
 t.test('a lagging event loop is shed, but not the server\'s own start-up', async (t) => {
   let logs = ''
   const logTo = new Writable({ write (chunk, _encoding, done) { logs += String(chunk); done() } })
-  const { app } = await testApp(t, { http: { loadShedding: { maxQueue: 0, maxEventLoopDelayMs: 50 } }, logTo })
+  const { app } = await testApp(t, { http: { loadShedding: { maxQueue: 0, maxHoldWaitMs: 0, maxEventLoopDelayMs: 50 } }, logTo })
   const busy = (ms: number): void => { for (const until = performance.now() + ms; performance.now() < until;); }
   // A slow start-up: the loop is blocked after the plugins registered, before the app is ready.
   busy(1200)

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import http from 'node:http'
 import { fileURLToPath } from 'node:url'
+import pg from 'pg'
 import t from 'tap'
 import { freePort } from '../src/db/embedded.ts'
 import { freshDatabaseUrl } from './helpers/database.ts'
@@ -60,4 +61,41 @@ t.test('the server process serves, logs its generated admin token once, and stop
   t.equal(code, 0, 'exits cleanly')
   t.match(output, /shutting down/)
   t.notMatch(output, new RegExp(`Bearer ${tokens[0]}`), 'the token is never logged from a request')
+})
+
+t.test('/ready answers at once while every pooled connection is busy: it has a connection of its own', async (t) => {
+  const url = await freshDatabaseUrl()
+  const port = await freePort()
+  const { NODE_OPTIONS: _options, NODE_V8_COVERAGE: _coverage, ...env } = process.env
+  const token = 'ready-test-admin-token-0123456789'
+  const server = spawn(process.execPath, ['--import=tsx', serverPath], {
+    env: { ...env, DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ADMIN_TOKEN: token, PGPOOL_MAX: '1', OVERLOAD_MAX_QUEUE: '0' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  t.teardown(() => { server.kill('SIGKILL') })
+  const base = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline && await fetch(`${base}/health`).then(() => false, () => true)) await new Promise((resolve) => setTimeout(resolve, 100))
+  const created = await fetch(`${base}/admin/shows`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'Busy', start_time: new Date(Date.now() + 3600_000).toISOString(), total_seats: 10 })
+  })
+  const show = await created.json() as { id: string }
+
+  // The pool's one connection waits for a seat another session has locked.
+  const other = new pg.Client({ connectionString: url })
+  await other.connect()
+  t.teardown(async () => { await other.end() })
+  await other.query('BEGIN')
+  await other.query('SELECT 1 FROM seats WHERE show_id = $1 AND label = $2 FOR UPDATE', [show.id, '1'])
+  const stuck = fetch(`${base}/bookings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ show_id: show.id, seats: ['1'] }) })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const started = performance.now()
+  const ready = await fetch(`${base}/ready`)
+  const ms = Math.round(performance.now() - started)
+  t.equal(ready.status, 200)
+  t.ok(ms < 1000, `in ${ms} ms`)
+  await other.query('ROLLBACK')
+  t.equal((await stuck).status, 201)
 })

@@ -1,4 +1,5 @@
 import { sql } from 'kysely'
+import pg from 'pg'
 import t from 'tap'
 import { admin, createShow, holdOk, inAnHour, testApp } from './helpers/app.ts'
 
@@ -99,6 +100,21 @@ t.test('the largest show is created in one statement, in seconds at most', async
   t.ok(ms < 10_000, `created 100,000 seats in ${ms} ms`)
   const { availability } = (await app.inject(`/shows/${show.id}/availability`)).json()
   t.same(availability, { total: 100_000, available: 100_000, held: 0, booked: 0 })
+})
+
+t.test('a show is created and answered 201 even while its statistics cannot be refreshed', async (t) => {
+  // A short lock timeout, as a VACUUM of the seats table outlasting it would be.
+  const { app, db, url } = await testApp(t, { timeouts: { lock: 300 } })
+  const other = new pg.Client({ connectionString: url })
+  await other.connect()
+  t.teardown(async () => { await other.end() })
+  // What a manual VACUUM or ANALYZE holds: it does not block inserts, but does block ANALYZE.
+  await other.query('BEGIN; LOCK TABLE seats IN SHARE UPDATE EXCLUSIVE MODE')
+  const response = await app.inject({ method: 'POST', url: '/admin/shows', headers: admin, payload: { name: 'Behind a vacuum', start_time: inAnHour(), total_seats: 50 } })
+  await other.query('COMMIT')
+  t.equal(response.statusCode, 201, response.body)
+  const shows = await db.selectFrom('shows').select('id').where('name', '=', 'Behind a vacuum').execute()
+  t.same(shows.map((show) => show.id), [response.json().id], 'created once, and answered as created')
 })
 
 t.test('what the database could not store, and what the router refuses, are problems too', async (t) => {

@@ -3,6 +3,7 @@ import type { Booking, BookingStatus } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import type { DB } from '../db/types.ts'
 import { decodeCursor, defaultPageSize, isUuid, toPage } from './cursor.ts'
+import { retryOnDeadlock } from './deadlocks.ts'
 import { EngineError } from './errors.ts'
 import { getShow } from './shows.ts'
 
@@ -88,85 +89,108 @@ export async function listShowBookings (db: Database, showId: string, options: {
   return toPage(rows, options.limit ?? defaultPageSize, (row) => [row.created_at.toISOString(), row.id], toBooking)
 }
 
-/** The booking a data-modifying CTE returned, with its seat labels. */
-const bookingFrom = (cte: string) => sql`
-  SELECT b.id, b.show_id, b.status, b.quantity, ${seatLabels} AS seats,
-         b.hold_expires_at, b.created_at, b.confirmed_at, b.cancelled_at
-  FROM ${sql.table(cte)} b`
+type LiveStatus = 'PENDING' | 'CONFIRMED'
 
 /**
- * Confirms a live hold in one statement. It locks the booking, then the seats it still holds, and
- * writes only when it holds all of them: a hold that lapsed, or whose seat another hold took the
- * instant it lapsed, changes nothing. Confirm and expiry both need the booking's row lock and
- * check the end of the hold under it, so they never both win.
+ * The first steps of confirm and cancel: the booking's row locked, then the seats it still holds
+ * (when its status is one of `statuses`) locked in seat order, as every writer locks seats, then
+ * the clock read. `decided.at` comes after every lock is held, so a hold whose end passed while
+ * the statement waited for a lock counts as ended, whatever the statement's or transaction's start.
  */
-const confirmStatement = (id: string) => sql<BookingRow>`
-  WITH target AS (
-    SELECT id, quantity FROM bookings
-    WHERE id = ${id} AND status = 'PENDING' AND hold_expires_at > now()
-    FOR UPDATE
-  ), held AS (
-    SELECT seats.show_id, seats.seat_no
-    FROM target
-    JOIN booking_seats bs ON bs.booking_id = target.id
-    JOIN seats ON seats.show_id = bs.show_id AND seats.seat_no = bs.seat_no
-    WHERE seats.booking_id = target.id AND seats.hold_expires_at > now()
-    FOR UPDATE OF seats
-  ), confirmable AS (
-    SELECT id FROM target WHERE quantity = (SELECT count(*) FROM held)
-  ), booked AS (
-    UPDATE seats SET hold_expires_at = NULL
-    FROM held
-    WHERE seats.show_id = held.show_id AND seats.seat_no = held.seat_no AND EXISTS (SELECT FROM confirmable)
-  ), confirmed AS (
-    UPDATE bookings SET status = 'CONFIRMED', confirmed_at = now()
-    FROM confirmable
-    WHERE bookings.id = confirmable.id
-    RETURNING bookings.*
-  )
-  ${bookingFrom('confirmed')}`
+function lockBooking (db: Database, id: string, statuses: LiveStatus[]) {
+  return db
+    .with('target', (qb) => qb.selectFrom('bookings').selectAll().where('id', '=', id).forUpdate())
+    .with('held', (qb) => qb.selectFrom('target')
+      .innerJoin('booking_seats as bs', (join) => join.onRef('bs.booking_id', '=', 'target.id').onRef('bs.show_id', '=', 'target.show_id'))
+      .innerJoin('seats', (join) => join.onRef('seats.show_id', '=', 'bs.show_id').onRef('seats.seat_no', '=', 'bs.seat_no'))
+      .select(['seats.show_id', 'seats.seat_no'])
+      .whereRef('seats.booking_id', '=', 'target.id')
+      .where('target.status', 'in', statuses)
+      .orderBy('seats.seat_no')
+      .forUpdate('seats'))
+    // An aggregate over every locked seat: its clock is read once they are all locked.
+    .with('decided', (qb) => qb.selectFrom('held').select((eb) => [
+      sql<Date>`clock_timestamp()`.as('at'),
+      eb.fn.countAll<number>().as('seats_held')
+    ]))
+}
 
-/** Cancels a live hold or a confirmed booking and gives its seats back, in one statement. */
-const cancelStatement = (id: string) => sql<BookingRow>`
-  WITH target AS (
-    SELECT id FROM bookings
-    WHERE id = ${id} AND (status = 'CONFIRMED' OR (status = 'PENDING' AND hold_expires_at > now()))
-    FOR UPDATE
-  ), released AS (
-    UPDATE seats SET booking_id = NULL, hold_expires_at = NULL
-    FROM target, booking_seats bs
-    WHERE bs.booking_id = target.id AND seats.show_id = bs.show_id AND seats.seat_no = bs.seat_no
-      AND seats.booking_id = target.id
-  ), cancelled AS (
-    UPDATE bookings SET status = 'CANCELLED', cancelled_at = now()
-    FROM target
-    WHERE bookings.id = target.id
-    RETURNING bookings.*
-  )
-  ${bookingFrom('cancelled')}`
+/** The status at the decision's time: a PENDING hold whose end has passed is EXPIRED. */
+const statusAtDecision = sql<BookingStatus>`
+  CASE WHEN b.status = 'PENDING' AND b.hold_expires_at <= decided.at THEN 'EXPIRED' ELSE b.status END`
+
+type Decision = 'confirm' | 'cancel'
+
+/**
+ * Confirms or cancels in one statement: the booking and its seats locked (see lockBooking), then,
+ * with the clock read under those locks, written only when the booking may still take the change:
+ * a confirm when the hold has not ended and still has all its seats, a cancel when the booking is
+ * confirmed or its hold has not ended. Confirm, cancel and expiry all need the booking's row lock
+ * and read the clock under it, so no two of them both win. Answers the booking as the statement
+ * left it, with its status at the decision's time.
+ */
+function decisionStatement (db: Database, id: string, decision: Decision) {
+  const confirm = decision === 'confirm'
+  return lockBooking(db, id, confirm ? ['PENDING'] : ['PENDING', 'CONFIRMED'])
+    .with('decidable', (qb) => qb.selectFrom(['target', 'decided']).select('target.id')
+      .where((eb) => {
+        const live = eb.and([eb('target.status', '=', 'PENDING'), eb('target.hold_expires_at', '>', eb.ref('decided.at'))])
+        return confirm
+          ? eb.and([live, eb('target.quantity', '=', eb.ref('decided.seats_held'))])
+          : eb.or([live, eb('target.status', '=', 'CONFIRMED')])
+      }))
+    // A confirmed seat has no hold end; a cancelled one has no holder either.
+    .with('seated', (qb) => qb.updateTable('seats').from('held')
+      .set(confirm ? { hold_expires_at: null } : { booking_id: null, hold_expires_at: null })
+      .whereRef('seats.show_id', '=', 'held.show_id')
+      .whereRef('seats.seat_no', '=', 'held.seat_no')
+      .where((eb) => eb.exists(eb.selectFrom('decidable').select('decidable.id'))))
+    .with('changed', (qb) => qb.updateTable('bookings').from(['decidable', 'decided'])
+      .set((eb) => confirm
+        ? { status: 'CONFIRMED', confirmed_at: eb.ref('decided.at') }
+        : { status: 'CANCELLED', cancelled_at: eb.ref('decided.at') })
+      .whereRef('bookings.id', '=', 'decidable.id')
+      .returning(['bookings.id', 'bookings.status', 'bookings.confirmed_at', 'bookings.cancelled_at']))
+    .selectFrom('target as b')
+    .innerJoin('decided', (join) => join.onTrue())
+    .leftJoin('changed', 'changed.id', 'b.id')
+    .select((eb) => [
+      'b.id', 'b.show_id', eb.fn.coalesce('changed.status', statusAtDecision).as('status'), 'b.quantity', seatLabels.as('seats'),
+      'b.hold_expires_at', 'b.created_at',
+      eb.fn.coalesce('changed.confirmed_at', 'b.confirmed_at').as('confirmed_at'),
+      eb.fn.coalesce('changed.cancelled_at', 'b.cancelled_at').as('cancelled_at')
+    ])
+}
+
+/** The booking after `decision`, or undefined when there is no such booking. */
+async function decide (db: Database, id: string, decision: Decision): Promise<Booking | undefined> {
+  const row = await retryOnDeadlock(async () => await decisionStatement(db, id, decision).executeTakeFirst())
+  return row === undefined ? undefined : toBooking(row)
+}
 
 export async function confirmBooking (db: Database, id: string): Promise<Booking> {
   if (!isUuid(id)) throw bookingNotFound(id)
-  const { rows: [row] } = await confirmStatement(id).execute(db)
-  if (row !== undefined) return toBooking(row)
-  // Nothing changed: say why from the booking as it is now.
-  const booking = await getBooking(db, id)
+  const booking = await decide(db, id, 'confirm')
+  if (booking === undefined) throw bookingNotFound(id)
   switch (booking.status) {
     case 'CONFIRMED': return booking
     case 'CANCELLED': throw new EngineError('booking_cancelled', `Booking ${id} was cancelled`)
-    case 'EXPIRED': throw new EngineError('hold_expired', `The hold of booking ${id} ended at ${booking.hold_expires_at}`)
-    case 'PENDING': throw new Error(`booking ${id} is live but could not be confirmed`)
+    case 'EXPIRED': throw holdExpired(booking)
+    case 'PENDING': throw new Error(`booking ${id} is live but does not hold all its seats`)
   }
 }
 
 export async function cancelBooking (db: Database, id: string): Promise<Booking> {
   if (!isUuid(id)) throw bookingNotFound(id)
-  const { rows: [row] } = await cancelStatement(id).execute(db)
-  if (row !== undefined) return toBooking(row)
-  const booking = await getBooking(db, id)
+  const booking = await decide(db, id, 'cancel')
+  if (booking === undefined) throw bookingNotFound(id)
   switch (booking.status) {
     case 'CANCELLED': return booking
-    case 'EXPIRED': throw new EngineError('hold_expired', `The hold of booking ${id} ended at ${booking.hold_expires_at}`)
-    default: throw new Error(`booking ${id} is ${booking.status} but could not be cancelled`)
+    case 'EXPIRED': throw holdExpired(booking)
+    default: throw new Error(`booking ${id} is ${booking.status} after it was cancelled`)
   }
+}
+
+function holdExpired (booking: Booking): EngineError {
+  return new EngineError('hold_expired', `The hold of booking ${booking.id} ended at ${booking.hold_expires_at}`)
 }

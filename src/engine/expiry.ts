@@ -1,33 +1,46 @@
 import { sql } from 'kysely'
 import type { Database } from '../db/database.ts'
+import { retryOnDeadlock } from './deadlocks.ts'
+
+const count = sql<number>`count(*)::int`
 
 /**
  * Writes EXPIRED on one batch of lapsed holds and lets go of the seats they still hold. Readers
  * already treat these holds as expired; this is housekeeping that keeps indexes and counts small.
  * SKIP LOCKED lets any number of processes sweep at once without touching the same booking, and
- * a booking being confirmed (row locked) is left for the next sweep, which will see its outcome.
+ * a booking being confirmed, cancelled or extended (row locked) is left for the next sweep, which
+ * will see its outcome. The seats are locked in seat order, as every writer locks them.
  */
-const sweepBatch = (batchSize: number) => sql<{ expired: number, released: number, show_ids: string[] }>`
-  WITH lapsed AS (
-    SELECT id FROM bookings
-    WHERE status = 'PENDING' AND hold_expires_at <= now()
-    ORDER BY hold_expires_at
-    LIMIT ${batchSize}
-    FOR UPDATE SKIP LOCKED
-  ), expired AS (
-    UPDATE bookings SET status = 'EXPIRED', expired_at = bookings.hold_expires_at
-    FROM lapsed
-    WHERE bookings.id = lapsed.id
-    RETURNING bookings.id, bookings.show_id
-  ), released AS (
-    UPDATE seats SET booking_id = NULL, hold_expires_at = NULL
-    FROM expired, booking_seats bs
-    WHERE bs.booking_id = expired.id AND seats.show_id = bs.show_id AND seats.seat_no = bs.seat_no
-      AND seats.booking_id = expired.id
-    RETURNING 1
-  )
-  SELECT (SELECT count(*) FROM expired)::int AS expired, (SELECT count(*) FROM released)::int AS released,
-         (SELECT coalesce(array_agg(DISTINCT show_id), '{}') FROM expired) AS show_ids`
+const sweepBatch = (db: Database, batchSize: number) => db
+  .with('lapsed', (qb) => qb.selectFrom('bookings').select(['id', 'show_id'])
+    .where('status', '=', 'PENDING')
+    .where('hold_expires_at', '<=', sql<Date>`statement_timestamp()`)
+    .orderBy('hold_expires_at')
+    .limit(batchSize)
+    .forUpdate()
+    .skipLocked())
+  .with('held', (qb) => qb.selectFrom('lapsed')
+    .innerJoin('booking_seats as bs', (join) => join.onRef('bs.booking_id', '=', 'lapsed.id').onRef('bs.show_id', '=', 'lapsed.show_id'))
+    .innerJoin('seats', (join) => join.onRef('seats.show_id', '=', 'bs.show_id').onRef('seats.seat_no', '=', 'bs.seat_no'))
+    .select(['seats.show_id', 'seats.seat_no'])
+    .whereRef('seats.booking_id', '=', 'lapsed.id')
+    .orderBy('seats.show_id')
+    .orderBy('seats.seat_no')
+    .forUpdate('seats'))
+  .with('expired', (qb) => qb.updateTable('bookings').from('lapsed')
+    .set((eb) => ({ status: 'EXPIRED', expired_at: eb.ref('bookings.hold_expires_at') }))
+    .whereRef('bookings.id', '=', 'lapsed.id')
+    .returning(['bookings.id', 'bookings.show_id']))
+  .with('released', (qb) => qb.updateTable('seats').from('held')
+    .set({ booking_id: null, hold_expires_at: null })
+    .whereRef('seats.show_id', '=', 'held.show_id')
+    .whereRef('seats.seat_no', '=', 'held.seat_no')
+    .returning('seats.seat_no'))
+  .selectNoFrom((eb) => [
+    eb.selectFrom('expired').select(count.as('n')).as('expired'),
+    eb.selectFrom('released').select(count.as('n')).as('released'),
+    eb.selectFrom('expired').select(sql<string[]>`coalesce(array_agg(DISTINCT show_id), '{}')`.as('ids')).as('show_ids')
+  ])
 
 export interface SweepResult {
   expired: number
@@ -42,21 +55,24 @@ export async function sweepExpiredHolds (db: Database, batchSize = 500): Promise
   const total = { expired: 0, released: 0, batches: 0 }
   const shows = new Set<string>()
   for (;;) {
-    const { rows: [batch] } = await sweepBatch(batchSize).execute(db)
-    if (batch === undefined) throw new Error('sweep statement returned no row')
-    total.expired += batch.expired
-    total.released += batch.released
+    const batch = await retryOnDeadlock(async () => await sweepBatch(db, batchSize).executeTakeFirstOrThrow())
+    const expired = batch.expired ?? 0
+    total.expired += expired
+    total.released += batch.released ?? 0
     total.batches++
-    for (const id of batch.show_ids) shows.add(id)
-    if (batch.expired < batchSize) return { ...total, showIds: [...shows] }
+    for (const id of batch.show_ids ?? []) shows.add(id)
+    if (expired < batchSize) return { ...total, showIds: [...shows] }
   }
 }
 
-/** Forgets Idempotency-Key records once their 24 hours are over. */
+/**
+ * Forgets Idempotency-Key records once their 24 hours are over: settled ones, and those whose
+ * request died before it settled (its lease has run out, so no request is running on the key).
+ */
 export async function forgetOldIdempotencyKeys (db: Database): Promise<number> {
   const result = await db.deleteFrom('idempotency_keys')
     .where('created_at', '<', sql<Date>`now() - interval '24 hours'`)
-    .where('locked_until', 'is', null)
+    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', sql<Date>`now()`)]))
     .executeTakeFirst()
   return Number(result.numDeletedRows)
 }

@@ -29,6 +29,8 @@ export interface HoldBatcherOptions {
 
 interface Waiting {
   quantity: number
+  /** performance.now() when it began to wait. */
+  since: number
   keyed?: KeyedRequest
   /** With the hold's row, or undefined when its key was not claimed (the hold was not placed). */
   resolve: (row: HoldRow | undefined) => void
@@ -64,7 +66,7 @@ export function createHoldBatcher (db: Database, holdSeconds: number, options: H
 
   async function place (executor: Database, showId: string, batch: Waiting[]): Promise<Map<Waiting, HoldRow>> {
     const keyed = batch.flatMap((hold) => hold.keyed ?? [])
-    const claimed = keyed.length === 0 ? new Set<string>() : await claimKeys(executor, keyed)
+    const claimed = keyed.length === 0 ? new Set<string>() : await claimKeys(executor, keyed, { skipBusy: true })
     // A key sent twice at once is claimed for its first hold only.
     const placing = batch.filter((hold) => hold.keyed === undefined || claimed.delete(hold.keyed.key))
     const placed = new Map<Waiting, HoldRow>()
@@ -118,7 +120,7 @@ export function createHoldBatcher (db: Database, holdSeconds: number, options: H
         queue = { waiting: [], inFlight: 0 }
         queues.set(showId, queue)
       }
-      queue.waiting.push({ quantity, keyed, resolve, reject })
+      queue.waiting.push({ quantity, since: performance.now(), keyed, resolve, reject })
       dispatch(showId, queue)
     })
   }
@@ -133,7 +135,21 @@ export function createHoldBatcher (db: Database, holdSeconds: number, options: H
      * granted, recorded in its statement's transaction. Undefined when the key was not claimed.
      */
     holdOnce: async (showId: string, quantity: number, keyed: KeyedRequest) => await enqueue(showId, quantity, keyed),
-    /** Holds waiting for a statement, over all shows: the hold path's queue, for load shedding. */
-    waiting: () => [...queues.values()].reduce((sum, queue) => sum + queue.waiting.length, 0)
+    /** Holds waiting for a statement, over all shows. */
+    waiting: () => [...queues.values()].reduce((sum, queue) => sum + queue.waiting.length, 0),
+    /**
+     * How long the hold that has waited longest for its statement has waited (ms), 0 when none
+     * waits: what load shedding watches. A count would not do: a flash sale's thousands of waiting
+     * holds are a fraction of a second of batched work, while a stalled database shows as age.
+     */
+    longestWaitMs: () => {
+      const now = performance.now()
+      let longest = 0
+      for (const queue of queues.values()) {
+        const first = queue.waiting[0]
+        if (first !== undefined) longest = Math.max(longest, now - first.since)
+      }
+      return longest
+    }
   }
 }

@@ -3,6 +3,7 @@ import type { Booking } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import { toBooking, type BookingRow } from './bookings.ts'
 import { isUuid } from './cursor.ts'
+import { retryOnDeadlock } from './deadlocks.ts'
 import { EngineError } from './errors.ts'
 
 export type HoldRequest =
@@ -32,7 +33,10 @@ const askedFor = (quantities: number[]) => sql`asked AS (
     FROM unnest(${quantities}::int[]) WITH ORDINALITY AS a(q, ord)
   )`
 
-const openShow = (showId: string) => sql`show AS (SELECT id FROM shows WHERE id = ${showId} AND start_time > now())`
+// Hold statements read the clock at their own start, never at their transaction's: a hold decided
+// inside a longer transaction (with an Idempotency-Key) must see the seats that lapsed meanwhile.
+// statement_timestamp() is stable within the statement, so index scans can use it as a bound.
+const openShow = (showId: string) => sql`show AS (SELECT id FROM shows WHERE id = ${showId} AND start_time > statement_timestamp())`
 
 /**
  * The part every hold statement shares. Given `show` (the open show, or no row), `asked` and
@@ -47,8 +51,9 @@ function claimPicked (showId: string, holdSeconds: number, freeLabels: RawBuilde
     SELECT ord, q, before, gen_random_uuid() AS id FROM asked
     WHERE EXISTS (SELECT FROM show) AND before + q <= (SELECT count(*) FROM picked)
   ), booking AS (
-    INSERT INTO bookings (id, show_id, quantity, hold_expires_at)
-    SELECT granted.id, show.id, granted.q, now() + make_interval(secs => ${holdSeconds}) FROM granted, show
+    INSERT INTO bookings (id, show_id, quantity, created_at, hold_expires_at)
+    SELECT granted.id, show.id, granted.q, statement_timestamp(), statement_timestamp() + make_interval(secs => ${holdSeconds})
+    FROM granted, show
     RETURNING *
   ), assigned AS (
     SELECT granted.id, picked.seat_no FROM granted
@@ -73,12 +78,56 @@ function claimPicked (showId: string, holdSeconds: number, freeLabels: RawBuilde
 }
 
 /**
+ * Seats whose hold has lapsed but which the sweep has not released yet, for the skip-locked pass:
+ * the `sum(q) + 32` that lapsed first, found in that order through seats_held_idx, so the cost is
+ * that of the holds asked for, however many seats have lapsed. They are locked in seat order, as
+ * every writer locks seats. The picked ones are taken; the statement releases the others, so they
+ * rejoin seats_free_idx in seat order: a burst of lapsed seats is worked off a few dozen at a time
+ * and quantity holds keep getting the lowest free seats.
+ */
+const oldestLapsed = (showId: string) => sql`lapsed AS (
+    SELECT s.seat_no, s.label FROM (
+      SELECT hold_expires_at, seat_no FROM seats
+      WHERE show_id = ${showId} AND hold_expires_at <= statement_timestamp() AND EXISTS (SELECT FROM show)
+      ORDER BY hold_expires_at, seat_no
+      LIMIT (SELECT sum(q) FROM asked) + 32
+    ) AS oldest
+    -- The whole key of seats_held_idx: one entry a seat. A seat taken, released or confirmed
+    -- since (its hold's end changed) fails the re-check made under the lock, and is passed over.
+    JOIN seats s ON s.show_id = ${showId} AND s.hold_expires_at = oldest.hold_expires_at AND s.seat_no = oldest.seat_no
+    ORDER BY s.seat_no
+    FOR UPDATE OF s SKIP LOCKED
+  )`
+
+/**
+ * Every lapsed seat, lowest first, for the exact pass: each locked one is waited for and
+ * re-checked, and the lock is applied below LIMIT, so seats that turn out taken do not count and
+ * the next ones are tried. It sorts all lapsed seats of the show; the exact pass runs only when the
+ * skip-locked pass came up short. Ordering by seat_no + 0 keeps the planner off the primary key's
+ * order, which would walk the show seat by seat.
+ */
+const everyLapsed = (showId: string) => sql`lapsed AS (
+    SELECT seat_no, label FROM seats
+    WHERE show_id = ${showId} AND hold_expires_at <= statement_timestamp() AND EXISTS (SELECT FROM show)
+    ORDER BY seat_no + 0
+    LIMIT (SELECT sum(q) FROM asked)
+    FOR UPDATE
+  )`
+
+/** Lapsed seats the skip-locked pass locked but did not pick, given back to the free seats. */
+const releaseUnpicked = (showId: string) => sql`released AS (
+    UPDATE seats SET booking_id = NULL, hold_expires_at = NULL
+    FROM lapsed
+    WHERE seats.show_id = ${showId} AND seats.seat_no = lapsed.seat_no
+      AND lapsed.seat_no NOT IN (SELECT seat_no FROM picked)
+  ), `
+
+/**
  * Holds the lowest free seats for each of `quantities`, in one statement. A seat is free when it
  * has no holder or its hold has lapsed; the two kinds come from two partial indexes, so neither
  * search walks held seats. The seat total is a subquery, not a parameter: with a parameter in its
- * LIMITs PostgreSQL estimated a generic plan as costlier and re-planned every hold, which cost
- * about as much as running it; this way one text serves every batch and is planned once per
- * connection.
+ * LIMITs PostgreSQL estimated a generic plan as costlier and re-planned every hold; this way one
+ * text serves every batch and is planned once per connection.
  *
  * With `wait` false, seats locked by other in-flight holds are skipped (SKIP LOCKED): the fast
  * path, where concurrent holds spread over different seats instead of queueing. When that pass
@@ -90,7 +139,6 @@ export function holdStatement (showId: string, quantities: number[], holdSeconds
   if (quantities.length === 0 || !quantities.every((q) => Number.isSafeInteger(q) && q > 0)) {
     throw new RangeError(`seat counts must be positive integers, not [${quantities.join(', ')}]`)
   }
-  const lock = sql.raw(wait ? 'FOR UPDATE' : 'FOR UPDATE SKIP LOCKED')
   return sql<HoldRow>`
   WITH ${openShow(showId)}, ${askedFor(quantities)}, free AS (
     -- seat_no + 0 is the order of seats_free_idx, and one no other index offers.
@@ -98,16 +146,8 @@ export function holdStatement (showId: string, quantities: number[], holdSeconds
     WHERE show_id = ${showId} AND booking_id IS NULL AND EXISTS (SELECT FROM show)
     ORDER BY seat_no + 0
     LIMIT (SELECT sum(q) FROM asked)
-    ${lock}
-  ), lapsed AS (
-    -- Through seats_held_idx. Ordering by seat_no + 0 keeps the planner off the primary key's
-    -- order, which would walk the show seat by seat.
-    SELECT seat_no, label FROM seats
-    WHERE show_id = ${showId} AND hold_expires_at <= now() AND EXISTS (SELECT FROM show)
-    ORDER BY seat_no + 0
-    LIMIT (SELECT sum(q) FROM asked)
-    ${lock}
-  ), picked AS (
+    ${sql.raw(wait ? 'FOR UPDATE' : 'FOR UPDATE SKIP LOCKED')}
+  ), ${wait ? everyLapsed(showId) : oldestLapsed(showId)}, picked AS (
     SELECT seat_no, label, row_number() OVER (ORDER BY seat_no) AS n FROM (
       SELECT seat_no, label FROM free
       UNION ALL
@@ -115,14 +155,14 @@ export function holdStatement (showId: string, quantities: number[], holdSeconds
       ORDER BY seat_no
       LIMIT (SELECT sum(q) FROM asked)
     ) AS either
-  ), ${claimPicked(showId, holdSeconds, sql`NULL::text[]`)}`
+  ), ${wait ? sql`` : releaseUnpicked(showId)}${claimPicked(showId, holdSeconds, sql`NULL::text[]`)}`
 }
 
 /** Holds exactly the seats labelled `labels`, all or none, waiting for any that are locked. */
 function labelsStatement (showId: string, labels: string[], holdSeconds: number): RawBuilder<HoldRow> {
   return sql<HoldRow>`
   WITH ${openShow(showId)}, ${askedFor([labels.length])}, wanted AS (
-    SELECT seat_no, label, (booking_id IS NULL OR hold_expires_at <= now()) AS free FROM seats
+    SELECT seat_no, label, (booking_id IS NULL OR hold_expires_at <= statement_timestamp()) AS free FROM seats
     WHERE show_id = ${showId} AND label = ANY(${labels}::text[]) AND EXISTS (SELECT FROM show)
     ORDER BY seat_no
     FOR UPDATE
@@ -131,15 +171,13 @@ function labelsStatement (showId: string, labels: string[], holdSeconds: number)
   ), ${claimPicked(showId, holdSeconds, sql`(SELECT array_agg(label ORDER BY seat_no) FROM picked)`)}`
 }
 
-const deadlockDetected = '40P01'
-
 /**
  * Runs one hold statement for one hold. Inside a transaction it runs under a savepoint that is
  * rolled back when the hold did not happen, so the seats it locked are let go at once, as they are
- * when the statement commits on its own. Lock waits in seat order make deadlocks rare; one is retried.
+ * when the statement commits on its own.
  */
 async function attempt (db: Database, statement: RawBuilder<HoldRow>, inTransaction: boolean): Promise<HoldRow> {
-  for (let tries = 1; ; tries++) {
+  return await retryOnDeadlock(async () => {
     if (inTransaction) await sql`SAVEPOINT hold_attempt`.execute(db)
     try {
       const { rows: [result] } = await statement.execute(db)
@@ -148,9 +186,9 @@ async function attempt (db: Database, statement: RawBuilder<HoldRow>, inTransact
       return result
     } catch (error) {
       if (inTransaction) await sql`ROLLBACK TO SAVEPOINT hold_attempt`.execute(db)
-      if ((error as { code?: string }).code !== deadlockDetected || tries >= 3) throw error
+      throw error
     }
-  }
+  })
 }
 
 /** The booking a hold statement's row granted, or undefined when that hold got no seats. */

@@ -36,12 +36,22 @@ export interface KeyedRequest {
 }
 
 /**
+ * A transaction deciding a key holds this advisory lock on it until it ends, so that a batch
+ * skips the key instead of waiting for that transaction (with every other hold of its show).
+ */
+const keyLock = (key: unknown) => sql`hashtextextended(${key}, 0)`
+
+/**
  * Claims each key for its request, in one statement: a new key, one whose 24 hours are over, or
  * one whose first request died without an answer (same body only). Returns the keys claimed; the
  * others are someone else's. A key given twice is claimed for its first request only. Keys are
  * claimed in key order, so that two statements claiming the same keys cannot deadlock.
+ *
+ * With `skipBusy`, inside a transaction, a key that another transaction is deciding is not
+ * claimed rather than waited for; each key claimed stays locked (see keyLock) until this
+ * transaction ends.
  */
-export async function claimKeys (db: Database, requests: KeyedRequest[]): Promise<Set<string>> {
+export async function claimKeys (db: Database, requests: KeyedRequest[], { skipBusy = false } = {}): Promise<Set<string>> {
   const byKey = new Map<string, string>()
   for (const { key, hash } of requests) if (!byKey.has(key)) byKey.set(key, hash)
   const keys = [...byKey.keys()].sort()
@@ -50,6 +60,7 @@ export async function claimKeys (db: Database, requests: KeyedRequest[]): Promis
     .expression(sql<{ key: string, request_hash: string, locked_until: Date }>`
       SELECT key, hash, now() + make_interval(secs => ${leaseSeconds})
       FROM unnest(${keys}::text[], ${keys.map((key) => byKey.get(key))}::text[]) WITH ORDINALITY AS r(key, hash, ord)
+      WHERE ${skipBusy ? sql`pg_try_advisory_xact_lock(${keyLock(sql.ref('key'))})` : sql`true`}
       ORDER BY ord`)
     .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({
       request_hash: eb.ref('excluded.request_hash'),
@@ -88,6 +99,7 @@ export async function recordOutcomes (db: Database, decided: Array<{ key: string
 export async function decideOnce (db: Database, key: string, operation: (trx: Database) => Promise<Booking>): Promise<Booking> {
   try {
     const outcome = await db.transaction().execute(async (trx) => {
+      await sql`SELECT pg_advisory_xact_lock(${keyLock(key)})`.execute(trx)
       let result: Outcome
       try {
         result = { booking: await operation(trx) }

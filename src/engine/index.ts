@@ -95,7 +95,9 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
     },
     forgetOldIdempotencyKeys: async () => await forgetOldIdempotencyKeys(db),
     /** Holds waiting for their show's next hold statement. */
-    holdsWaiting: batcher.waiting
+    holdsWaiting: batcher.waiting,
+    /** How long (ms) the hold that has waited longest for its show's next statement has waited. */
+    longestHoldWaitMs: batcher.longestWaitMs
   }
 }
 

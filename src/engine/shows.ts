@@ -44,8 +44,9 @@ export async function createShow (db: Database, input: CreateShowRequest, maxSea
         FROM show,
              unnest(${labels}::text[], ${rows.map((row) => row.seats)}::int[]) WITH ORDINALITY AS r(label, seats, position),
              generate_series(1, r.seats) AS n`
+  let show: ShowRow
   try {
-    const show = await db
+    show = await db
       .with('show', (qb) => qb.insertInto('shows').values({
         name: input.name,
         start_time: input.start_time,
@@ -56,12 +57,6 @@ export async function createShow (db: Database, input: CreateShowRequest, maxSea
         .columns(['show_id', 'seat_no', 'label', 'row_label', 'number'])
         .expression(seats))
       .selectFrom('show').selectAll().executeTakeFirstOrThrow()
-    // Fresh statistics keep the planner on seats_free_idx's order for the new show's holds, even
-    // where autovacuum is off or has not yet run; sales may open the moment the answer arrives.
-    // It samples the table (a few milliseconds whatever its size), and only the columns the hold
-    // statement's estimates depend on (show_id has no statistics on purpose).
-    await sql`ANALYZE seats (booking_id, hold_expires_at)`.execute(db)
-    return toShow(show)
   } catch (error) {
     // Row labels such as "1" and "11" can both make seat label "112".
     if ((error as { constraint?: string }).constraint === 'seats_show_id_label_key') {
@@ -69,6 +64,21 @@ export async function createShow (db: Database, input: CreateShowRequest, maxSea
     }
     throw error
   }
+  await refreshSeatStatistics(db)
+  return toShow(show)
+}
+
+/**
+ * Fresh statistics keep the planner on seats_free_idx's order for a new show's holds, even where
+ * autovacuum is off or has not yet run; sales may open the moment the answer arrives. It samples
+ * the table (a few milliseconds whatever its size), and only the columns the hold statement's
+ * estimates depend on (show_id has no statistics on purpose). The show is committed by now, so
+ * nothing here may fail its creation: SKIP_LOCKED skips the table rather than wait behind a
+ * VACUUM or another ANALYZE (which refresh the statistics themselves), and an error is dropped
+ * (the next autovacuum analyzes the table).
+ */
+async function refreshSeatStatistics (db: Database): Promise<void> {
+  await sql`ANALYZE (SKIP_LOCKED) seats (booking_id, hold_expires_at)`.execute(db).catch(() => {})
 }
 
 export async function getShow (db: Database, id: string): Promise<Show> {
@@ -87,11 +97,13 @@ export async function listUpcomingShows (db: Database, limit = defaultPageSize, 
 }
 
 // Held seats are found through seats_held_idx and booked ones through seats_booked_idx, so the
-// counts cost what is taken, not the size of the show; available is the rest.
-const countsOf = (showId: string) => sql<{ held: number, booked: number }>`
+// counts cost what is taken, not the size of the show; available is the rest. The next hold to
+// end is the first entry of seats_held_idx after now: the moment the counts change by the clock.
+const countsOf = (showId: string) => sql<{ held: number, booked: number, next_hold_end: Date | null }>`
   SELECT
     (SELECT count(*) FROM seats WHERE show_id = ${showId} AND hold_expires_at > now())::int AS held,
-    (SELECT count(*) FROM seats WHERE show_id = ${showId} AND booking_id IS NOT NULL AND hold_expires_at IS NULL)::int AS booked`
+    (SELECT count(*) FROM seats WHERE show_id = ${showId} AND booking_id IS NOT NULL AND hold_expires_at IS NULL)::int AS booked,
+    (SELECT min(hold_expires_at) FROM seats WHERE show_id = ${showId} AND hold_expires_at > now()) AS next_hold_end`
 
 function toAvailability (total: number, counts: { held: number, booked: number }): Availability {
   return { total, available: total - counts.held - counts.booked, held: counts.held, booked: counts.booked }
@@ -117,10 +129,16 @@ export async function listAllShows (db: Database, limit = defaultPageSize, curso
 }
 
 export async function getAvailability (db: Database, id: string): Promise<{ show: Show, availability: Availability }> {
+  const { show, availability } = await getLiveAvailability(db, id)
+  return { show, availability }
+}
+
+/** A show's availability, and when the next of its holds ends (null when none is live). */
+export async function getLiveAvailability (db: Database, id: string): Promise<{ show: Show, availability: Availability, nextHoldEnd: Date | null }> {
   const show = await getShow(db, id)
   const { rows: [counts] } = await countsOf(show.id).execute(db)
   if (counts === undefined) throw new Error('counting seats returned no row')
-  return { show, availability: toAvailability(show.total_seats, counts) }
+  return { show, availability: toAvailability(show.total_seats, counts), nextHoldEnd: counts.next_hold_end }
 }
 
 export async function getSeatMap (db: Database, id: string): Promise<{ items: Seat[] }> {

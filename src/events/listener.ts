@@ -32,7 +32,7 @@ export interface Listener {
  * the application's pool does (sslmode, PGSSL, timeouts).
  */
 export function createListener (options: ListenerOptions): Listener {
-  const { channel, log, minRetryMs = 100, maxRetryMs = 10_000, probeTimeoutMs = 5_000 } = options
+  const { channel, log, minRetryMs = 100, maxRetryMs = 1_000, probeTimeoutMs = 5_000 } = options
   const pool = createPool({ url: options.url, ssl: options.ssl, poolMax: 1, applicationName: 'booking-api-listen' })
   let client: pg.PoolClient | undefined
   let connecting = false

@@ -1,7 +1,7 @@
 import type { Availability } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import { EngineError } from '../engine/index.ts'
-import { getAvailability } from '../engine/shows.ts'
+import { getLiveAvailability } from '../engine/shows.ts'
 import { silentLog, type Log } from '../log.ts'
 import { createListener } from './listener.ts'
 import { createPublisher } from './publisher.ts'
@@ -70,12 +70,19 @@ interface ShowState {
   /** Something may have changed since the last count started. */
   stale: boolean
   timer?: NodeJS.Timeout
+  /** Recounts when the show's next hold ends: a lapse changes the counts without any write. */
+  lapseTimer?: NodeJS.Timeout
+}
+
+interface Counts {
+  availability: Availability
+  nextHoldEnd: Date | null
 }
 
 /** The show's counts, or undefined when there is no such show (a malformed id included). */
-async function load (db: Database, showId: string): Promise<Availability | undefined> {
+async function load (db: Database, showId: string): Promise<Counts | undefined> {
   try {
-    return (await getAvailability(db, showId)).availability
+    return await getLiveAvailability(db, showId)
   } catch (error) {
     if (error instanceof EngineError && error.code === 'show_not_found') return undefined
     throw error
@@ -139,9 +146,9 @@ export function createShowEvents (options: ShowEventsOptions) {
     state.counting = true
     state.stale = false
     state.countedAt = performance.now()
-    let availability: Availability | undefined
+    let counts: Counts | undefined
     try {
-      availability = await load(db, state.id)
+      counts = await load(db, state.id)
     } catch (error) {
       state.counting = false
       state.sentAt = performance.now()
@@ -153,19 +160,32 @@ export function createShowEvents (options: ShowEventsOptions) {
       return
     }
     state.counting = false
-    state.settle(availability !== undefined)
+    state.settle(counts !== undefined)
     if (shows.get(state.id) !== state) return
-    if (availability === undefined) {
+    if (counts === undefined) {
       drop(state)
       return
     }
-    const json = JSON.stringify(availability)
+    recountAtLapse(state, counts.nextHoldEnd)
+    const json = JSON.stringify(counts.availability)
     state.latest = json
     for (const member of state.members) deliver(member, json)
     // After the deliveries, not before: writing to one busy stream can take a while, and the next
     // count may be quick, which put a later subscriber's two events 99 ms apart.
     state.sentAt = performance.now()
     if (state.stale) schedule(state)
+  }
+
+  function recountAtLapse (state: ShowState, nextHoldEnd: Date | null): void {
+    clearTimeout(state.lapseTimer)
+    state.lapseTimer = undefined
+    if (nextHoldEnd === null) return
+    // A few ms past the end, so that the database's clock has passed it too.
+    state.lapseTimer = setTimeout(() => {
+      state.lapseTimer = undefined
+      markStale(state)
+    }, Math.max(0, nextHoldEnd.getTime() - Date.now()) + 5)
+    state.lapseTimer.unref()
   }
 
   function newState (id: string): ShowState {
@@ -183,6 +203,8 @@ export function createShowEvents (options: ShowEventsOptions) {
     shows.delete(state.id)
     clearTimeout(state.timer)
     state.timer = undefined
+    clearTimeout(state.lapseTimer)
+    state.lapseTimer = undefined
     subscribers -= state.members.size
     state.members.clear()
     if (shows.size === 0) {

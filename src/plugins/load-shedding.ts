@@ -4,12 +4,16 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 
 export interface LoadSheddingOptions {
-  /** Shed while this many requests wait for a database connection or a hold statement; 0 turns it off. */
+  /** Shed while this many requests wait for a database connection; 0 turns it off. */
   maxQueue: number
+  /** Shed while a hold has waited this long (ms) for its show's next hold statement; 0 turns it off. */
+  maxHoldWaitMs: number
   /** Shed while the event loop lags more than this (ms, mean over a second); 0 turns it off. */
   maxEventLoopDelayMs: number
-  /** Requests waiting for a database connection or for their show's next hold statement now. */
+  /** Requests waiting for a database connection now. */
   queued: () => number
+  /** How long (ms) the hold that has waited longest for its show's next statement has waited. */
+  longestHoldWaitMs: () => number
 }
 
 /** For routes that must answer under load: health checks and metrics. */
@@ -40,18 +44,21 @@ function eventLoopLag (app: FastifyInstance): () => number {
 
 /**
  * Past the point where waiting only makes answers later, refuse at once with 503 `overloaded` and
- * Retry-After, so clients back off instead of piling up until their requests time out. The queues
- * for the database are the signal that matters here: the pool's, and the holds waiting for their
- * show's next hold statement. Routes marked `neverShed` are always served.
+ * Retry-After, so clients back off instead of piling up until their requests time out. The waits
+ * for the database are the signal that matters here: the pool's queue, and how long holds have
+ * waited for their show's next hold statement. Holds are batched, so thousands of them waiting is
+ * normal in a flash sale and shedding them by count would collapse the sale; only their age says
+ * that the database is falling behind. Routes marked `neverShed` are always served.
  */
 export default fp(async function loadShedding (app: FastifyInstance, options: LoadSheddingOptions) {
-  if (options.maxQueue === 0 && options.maxEventLoopDelayMs === 0) return
+  if (options.maxQueue === 0 && options.maxHoldWaitMs === 0 && options.maxEventLoopDelayMs === 0) return
   // No measuring (a histogram and a timer) when its check is off.
   const lag = options.maxEventLoopDelayMs === 0 ? () => 0 : eventLoopLag(app)
   const queueOk = (): boolean => options.maxQueue === 0 || options.queued() < options.maxQueue
+  const holdsOk = (): boolean => options.maxHoldWaitMs === 0 || options.longestHoldWaitMs() < options.maxHoldWaitMs
   const lagOk = (): boolean => options.maxEventLoopDelayMs === 0 || lag() <= options.maxEventLoopDelayMs
   await app.register(underPressure, {
-    healthCheck: async () => lagOk() && queueOk(),
+    healthCheck: async () => lagOk() && queueOk() && holdsOk(),
     healthCheckInterval: checkIntervalMs,
     retryAfter: 1
   })

@@ -75,6 +75,7 @@ export function stormServerEnv (adminToken: string): Record<string, string> {
     RATE_LIMIT_BOOKINGS_PER_MINUTE: '0',
     RATE_LIMIT_ADMIN_PER_MINUTE: '0',
     OVERLOAD_MAX_QUEUE: '0',
+    OVERLOAD_MAX_HOLD_WAIT_MS: '0',
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0'
   }
 }
