@@ -170,7 +170,9 @@ t.test('a batch never waits for another transaction deciding one of its keys, so
   await blocker.query('SELECT 1 FROM shows WHERE id = $1 FOR UPDATE', [stalled.id])
   const key = { 'idempotency-key': 'sent-to-two-shows-0001' }
   const first = hold(other, { show_id: stalled.id, quantity: 1 }, key)
-  const waiting = async (): Promise<boolean> => (await blocker.query('SELECT 1 FROM pg_locks WHERE NOT granted')).rowCount !== 0
+  // Waiting for the show's lock, past its key's claim (other test files share the server).
+  const waiting = async (): Promise<boolean> =>
+    (await blocker.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rowCount !== 0
   while (!await waiting()) await sleep(20)
   // The same key for the busy show, then a plain hold of that show right behind it.
   const reused = hold(app, { show_id: busy.id, quantity: 1 }, key)
