@@ -157,7 +157,7 @@ t.test('a shared statement that fails leaves its keys free for a retry', async (
 })
 
 t.test('a batch never waits for another transaction deciding one of its keys, so the other holds of its show go on', async (t) => {
-  const { app, url } = await testApp(t)
+  const { app, db, url } = await testApp(t)
   // A second process on the same database, with a batcher of its own.
   const { app: other } = await testApp(t, { url })
   const [stalled, busy] = [await createShow(app, { total_seats: 10 }), await createShow(app, { total_seats: 10 })]
@@ -170,9 +170,10 @@ t.test('a batch never waits for another transaction deciding one of its keys, so
   await blocker.query('SELECT 1 FROM shows WHERE id = $1 FOR UPDATE', [stalled.id])
   const key = { 'idempotency-key': 'sent-to-two-shows-0001' }
   const first = hold(other, { show_id: stalled.id, quantity: 1 }, key)
-  // Waiting for the show's lock, past its key's claim (other test files share the server).
-  const waiting = async (): Promise<boolean> =>
-    (await blocker.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rowCount !== 0
+  // Waiting for the show's lock, past its key's claim. Asked outside the blocker's transaction,
+  // which would see one snapshot of the activity; other test files share the server.
+  const waiting = async (): Promise<boolean> => (await sql`
+    SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`.execute(db)).rows.length > 0
   while (!await waiting()) await sleep(20)
   // The same key for the busy show, then a plain hold of that show right behind it.
   const reused = hold(app, { show_id: busy.id, quantity: 1 }, key)
