@@ -70,6 +70,13 @@ export const CreateBookingRequest = Type.Union([Type.Ref(HoldByQuantityRequest),
 })
 export type CreateBookingRequest = Static<typeof HoldByQuantityRequest> | Static<typeof HoldBySeatsRequest>
 
+export const EmptyRequest = Type.Object({}, {
+  $id: 'EmptyRequest',
+  title: 'EmptyRequest',
+  description: 'No body: send none, an empty one or `{}`; any member is refused',
+  additionalProperties: false
+})
+
 export const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(Type.String({
     minLength: 1,

@@ -2,7 +2,7 @@
  * The HTTP contract of the booking API as TypeBox schemas: the single source of the runtime
  * validation, the response serialisation and the OpenAPI document. Imports nothing from src/.
  */
-import { Booking, BookingPage, CreateBookingRequest, HoldByQuantityRequest, HoldBySeatsRequest } from './bookings.ts'
+import { Booking, BookingPage, CreateBookingRequest, EmptyRequest, HoldByQuantityRequest, HoldBySeatsRequest } from './bookings.ts'
 import { Problem, ProblemError } from './common.ts'
 import { ShowEventStream } from './events.ts'
 import { Health, Ready } from './operations.ts'
@@ -22,7 +22,7 @@ export const components = [
   ProblemError, Problem,
   Show, Availability, ShowWithStats, ShowAvailability, ShowEventStream, Seat, SeatMap, SeatRow,
   CreateNumberedShowRequest, CreateRowsShowRequest, CreateShowRequest, ShowPage, ShowWithStatsPage,
-  Booking, HoldByQuantityRequest, HoldBySeatsRequest, CreateBookingRequest, BookingPage,
+  Booking, HoldByQuantityRequest, HoldBySeatsRequest, CreateBookingRequest, EmptyRequest, BookingPage,
   Health, Ready
 ]
 

@@ -6,6 +6,7 @@ import { components, tags } from '../api/index.ts'
 import type { Database, PoolStats } from './db/database.ts'
 import { createBookingEngine, type EngineSettings } from './engine/index.ts'
 import { createShowEvents, type ShowEventsSettings } from './events/show-events.ts'
+import { optionalEmptyBodies } from './http/document.ts'
 import { problem, sendProblem, toProblem } from './http/problems.ts'
 import { trackUnsentAnswers } from './http/unsent-answers.ts'
 import validation from './http/validation.ts'
@@ -106,6 +107,7 @@ export async function buildApp (options: AppOptions) {
         }
       }
     },
+    transformObject: (document) => 'openapiObject' in document ? optionalEmptyBodies(document.openapiObject) : document.swaggerObject,
     // Name each component after its $id, so that generated clients get Show, Booking, Problem...
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` }
   })

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { Booking, CreateBookingRequest, IdempotencyHeaders, IdParams } from '../../api/index.ts'
+import { Booking, CreateBookingRequest, EmptyRequest, IdempotencyHeaders, IdParams } from '../../api/index.ts'
 import type { BookingEngine, HoldRequest } from '../engine/index.ts'
 import { bodyProblems, databaseProblems, jsonResponse, problemResponse, rateLimitProblems } from '../http/responses.ts'
 
@@ -53,6 +53,7 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
       security: [],
       summary: 'Confirm a hold: its seats become BOOKED (200 again when already confirmed)',
       params: IdParams,
+      body: Type.Ref(EmptyRequest),
       response: {
         200: jsonResponse(Type.Ref(Booking), 'The CONFIRMED booking'),
         ...bodyProblems,
@@ -70,6 +71,7 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
       security: [],
       summary: 'Cancel a hold or a confirmed booking: its seats are free at once (200 again when already cancelled)',
       params: IdParams,
+      body: Type.Ref(EmptyRequest),
       response: {
         200: jsonResponse(Type.Ref(Booking), 'The CANCELLED booking'),
         ...bodyProblems,
