@@ -6,6 +6,7 @@ import { components, tags } from '../api/index.ts'
 import type { Database, PoolStats } from './db/database.ts'
 import { createBookingEngine, type EngineSettings } from './engine/index.ts'
 import { createShowEvents, type ShowEventsSettings } from './events/show-events.ts'
+import { answerClientError } from './http/client-errors.ts'
 import { optionalEmptyBodies } from './http/document.ts'
 import { problem, sendProblem, toProblem } from './http/problems.ts'
 import { trackUnsentAnswers } from './http/unsent-answers.ts'
@@ -77,6 +78,7 @@ export async function buildApp (options: AppOptions) {
     frameworkErrors: (error, request, reply) => { void sendProblem(reply, toProblem(error, request.method)) },
     // A client gets 30 s to send its request (slowloris); answers, event streams included, are not bounded by it.
     requestTimeout: 30_000,
+    clientErrorHandler: answerClientError,
     // Long path ids are still answered as not found by their route, not as an unknown route.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 }
   }).withTypeProvider<TypeBoxTypeProvider>()

@@ -24,6 +24,8 @@ const titles: Record<string, string> = {
   overloaded: 'The service is overloaded',
   rate_limited: 'Too many requests',
   uri_too_long: 'The URL is too long',
+  headers_too_large: 'The request headers are too large',
+  request_timeout: 'The request took too long to arrive',
   bad_request: 'The request cannot be served',
   internal_error: 'Internal error'
 }
