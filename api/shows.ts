@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { Page, Timestamp, Uuid } from './common.ts'
 
 const ShowName = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: '1..200 characters, no control characters', examples: ['Coldplay — Mumbai, night 1'] })
-const StartTime = Type.String({ format: 'date-time', description: 'When the show starts; must be in the future. Sales close then.', examples: ['2026-12-31T20:00:00Z'] })
+const StartTime = Type.String({ format: 'date-time', description: 'When the show starts; must be in the future, before the year 10000, and not a leap second (:60). Sales close then.', examples: ['2026-12-31T20:00:00Z'] })
 
 export const Show = Type.Object({
   id: Uuid,
