@@ -10,6 +10,7 @@ import { answerClientError } from './http/client-errors.ts'
 import { optionalEmptyBodies } from './http/document.ts'
 import { problem, sendProblem, toProblem } from './http/problems.ts'
 import { trackUnsentAnswers } from './http/unsent-answers.ts'
+import { unavailabilityLog } from './http/unavailability-log.ts'
 import validation from './http/validation.ts'
 import admin from './routes/admin.ts'
 import bookings from './routes/bookings.ts'
@@ -142,11 +143,13 @@ export async function buildApp (options: AppOptions) {
     if (closing) return await sendProblem(reply, problem(503, 'service_unavailable', 'The server is shutting down; retry'))
   })
 
+  const logUnavailable = unavailabilityLog(app.log)
   app.setErrorHandler<FastifyError>(async (error, request, reply) => {
     const body = toProblem(error, request.method)
     // Shedding is the server doing what it should under load, and /metrics counts its 503s; an
     // error line with a stack for each would flood the log when the process can least afford it.
     if (body.code === 'overloaded') request.log.debug('shed: overloaded')
+    else if (body.code === 'service_unavailable') logUnavailable(error)
     else if (body.status >= 500) request.log.error({ err: error }, 'request failed')
     return await sendProblem(reply, body)
   })
