@@ -6,9 +6,11 @@ import { components, tags } from '../api/index.ts'
 import type { Database, PoolStats } from './db/database.ts'
 import { createBookingEngine, type EngineSettings } from './engine/index.ts'
 import { createShowEvents, type ShowEventsSettings } from './events/show-events.ts'
+import { allowedMethods } from './http/allowed-methods.ts'
 import { answerClientError } from './http/client-errors.ts'
 import { optionalEmptyBodies } from './http/document.ts'
 import { problem, sendProblem, toProblem } from './http/problems.ts'
+import { requestId } from './http/request-id.ts'
 import { trackUnsentAnswers } from './http/unsent-answers.ts'
 import { unavailabilityLog } from './http/unavailability-log.ts'
 import validation from './http/validation.ts'
@@ -16,6 +18,7 @@ import admin from './routes/admin.ts'
 import bookings from './routes/bookings.ts'
 import events from './routes/events.ts'
 import operations from './routes/operations.ts'
+import problems from './routes/problems.ts'
 import shows from './routes/shows.ts'
 import loadShedding, { type LoadSheddingOptions } from './plugins/load-shedding.ts'
 import rateLimit, { type RateLimitOptions } from './plugins/rate-limit.ts'
@@ -70,8 +73,7 @@ export async function buildApp (options: AppOptions) {
   const app = Fastify({
     logger: options.logger ?? false,
     trustProxy: typeof http.trustProxy === 'number' ? trustHops(http.trustProxy) : http.trustProxy,
-    // Never trust a client-sent request id in logs; generate our own.
-    genReqId: () => crypto.randomUUID(),
+    genReqId: requestId,
     bodyLimit: 64 * 1024,
     return503OnClosing: false,
     // Errors the router raises before any route or hook runs (a malformed or overlong path) are
@@ -114,6 +116,8 @@ export async function buildApp (options: AppOptions) {
     // Name each component after its $id, so that generated clients get Show, Booking, Problem...
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` }
   })
+  app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
+  const allowed = allowedMethods(app)
   await app.register(security, { corsOrigins: http.corsOrigins })
   await app.register(loadShedding, { ...http.loadShedding, queued: () => poolStats().waiting + engine.holdsWaiting() })
   await app.register(rateLimit, http.rateLimits)
@@ -153,8 +157,12 @@ export async function buildApp (options: AppOptions) {
     else if (body.status >= 500) request.log.error({ err: error }, 'request failed')
     return await sendProblem(reply, body)
   })
-  app.setNotFoundHandler(async (request, reply) =>
-    await sendProblem(reply, problem(404, 'route_not_found', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`)))
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?')[0] ?? ''
+    const allow = allowed(path)
+    if (allow.length === 0) return await sendProblem(reply, problem(404, 'route_not_found', `No route ${request.method} ${path}`))
+    return await sendProblem(reply.header('allow', allow.join(', ')), problem(405, 'method_not_allowed', `${path} takes ${allow.join(', ')}`))
+  })
 
   await app.register(metricsPlugin, { metrics })
   // After the server has closed, so that the writes of requests still in flight are published.
@@ -164,6 +172,7 @@ export async function buildApp (options: AppOptions) {
   await app.register(events, { events: showEvents })
   await app.register(bookings, { engine })
   await app.register(admin, { engine, adminToken: options.adminToken })
+  await app.register(problems)
   return Object.assign(app, {
     engine,
     showEvents,

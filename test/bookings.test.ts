@@ -33,7 +33,7 @@ t.test('holds answer the contract\'s errors', async (t) => {
 
   const insufficient = await hold(app, { show_id: show.id, quantity: 4 })
   t.equal(insufficient.statusCode, 409)
-  t.match(insufficient.json(), { code: 'insufficient_seats', available: 3, type: 'urn:booking-api:problem:insufficient_seats' })
+  t.match(insufficient.json(), { code: 'insufficient_seats', available: 3, type: '/problems/insufficient_seats' })
   await holdOk(app, { show_id: show.id, quantity: 2 })
   t.match((await hold(app, { show_id: show.id, quantity: 2 })).json(), { code: 'insufficient_seats', available: 1 })
 

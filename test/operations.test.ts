@@ -42,7 +42,7 @@ t.test('unknown routes answer a problem', async (t) => {
   const response = await app.inject('/nope')
   t.equal(response.statusCode, 404)
   t.match(response.headers['content-type'], /^application\/problem\+json/)
-  t.match(response.json(), { code: 'route_not_found', status: 404, type: 'urn:booking-api:problem:route_not_found' })
+  t.match(response.json(), { code: 'route_not_found', status: 404, type: '/problems/route_not_found' })
 })
 
 t.test('the OpenAPI document is served at /docs/json', async (t) => {

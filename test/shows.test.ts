@@ -15,7 +15,7 @@ t.test('every admin route refuses a missing or wrong token', async (t) => {
       const response = await app.inject({ ...route, headers })
       t.equal(response.statusCode, 401, `${route.method} ${route.url} with ${JSON.stringify(headers)}`)
       t.match(response.headers['content-type'], /^application\/problem\+json/)
-      t.match(response.json(), { status: 401, code: 'unauthorized', type: 'urn:booking-api:problem:unauthorized' })
+      t.match(response.json(), { status: 401, code: 'unauthorized', type: '/problems/unauthorized' })
     }
   }
   const shows = await app.inject({ method: 'GET', url: '/admin/shows' })

@@ -11,6 +11,11 @@ export function jsonResponse<T extends TSchema> (schema: T, description: string)
   return { description, content: { 'application/json': { schema } } }
 }
 
+/** A 201: the new resource, and its URL in Location. */
+export function createdResponse<T extends TSchema> (schema: T, description: string, location: string) {
+  return { ...jsonResponse(schema, description), headers: { location: Type.String({ format: 'uri-reference', description: `The new resource: ${location}` }) } }
+}
+
 export const validationFailed = problemResponse('validation_failed: the request does not match the schema; `errors` lists each problem')
 
 /** What a route that uses the database may answer besides its own outcomes. */
