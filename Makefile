@@ -53,8 +53,9 @@ openapi: install ## Regenerate openapi.yaml from the routes' TypeBox schemas
 client: openapi ## Regenerate the typed client's types (api/client/openapi.ts) from openapi.yaml
 	npx openapi-typescript openapi.yaml -o api/client/openapi.ts
 
-lint-openapi: openapi ## Lint openapi.yaml with Redocly (rules in redocly.yaml)
+lint-openapi: openapi ## Lint openapi.yaml with Redocly (redocly.yaml) and Spectral's OpenAPI and OWASP rules (.spectral.yaml)
 	npx redocly lint openapi.yaml --format=stylish
+	npx spectral lint openapi.yaml --fail-severity=warn
 
 generate: codegen openapi client ## Regenerate every generated file
 

@@ -1,6 +1,13 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { ProblemCode } from './problems.ts'
 
+/** The highest MAX_SEATS_PER_BOOKING and MAX_SEATS_PER_SHOW a server may be configured with. */
+export const maxSeatsPerBooking = 1000
+export const maxSeatsPerShow = 1_000_000
+
+/** The most invalid values a validation_failed problem lists. */
+export const maxProblemErrors = 100
+
 export const Uuid = Type.String({ format: 'uuid', examples: ['0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10'] })
 export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339, UTC', examples: ['2026-12-31T20:00:00.000Z'] })
 
@@ -16,9 +23,9 @@ export const Problem = Type.Object({
   detail: Type.String({ examples: ['Asked for 4 seats, 2 are free'] }),
   code: Type.Ref(ProblemCode),
   instance: Type.Optional(Type.String({ format: 'uri-reference', description: 'The path of the request that met the problem', examples: ['/bookings'] })),
-  errors: Type.Optional(Type.Array(Type.Ref(ProblemError), { description: 'validation_failed: every invalid value' })),
-  available: Type.Optional(Type.Integer({ minimum: 0, description: 'insufficient_seats: the free seats when it was decided' })),
-  unavailable: Type.Optional(Type.Array(Type.String(), { description: 'seats_unavailable: the asked-for labels that are not free' }))
+  errors: Type.Optional(Type.Array(Type.Ref(ProblemError), { maxItems: maxProblemErrors, description: `validation_failed: every invalid value (the first ${maxProblemErrors})` })),
+  available: Type.Optional(Type.Integer({ minimum: 0, maximum: maxSeatsPerShow, description: 'insufficient_seats: the free seats when it was decided' })),
+  unavailable: Type.Optional(Type.Array(Type.String(), { maxItems: maxSeatsPerBooking, description: 'seats_unavailable: the asked-for labels that are not free' }))
 }, {
   $id: 'Problem',
   title: 'Problem',
@@ -48,7 +55,7 @@ export const NextCursor = Type.Union([Type.String(), Type.Null()], {
 
 export function Page<T extends TSchema> (id: string, item: T, description: string) {
   return Type.Object({
-    items: Type.Array(item),
+    items: Type.Array(item, { maxItems: 100 }),
     next_cursor: NextCursor
   }, { $id: id, title: id, description, additionalProperties: false })
 }

@@ -8,7 +8,7 @@ import { createBookingEngine, type EngineSettings } from './engine/index.ts'
 import { createShowEvents, type ShowEventsSettings } from './events/show-events.ts'
 import { allowedMethods } from './http/allowed-methods.ts'
 import { answerClientError } from './http/client-errors.ts'
-import { optionalEmptyBodies } from './http/document.ts'
+import { finishDocument } from './http/document.ts'
 import { problem, sendProblem, toProblem } from './http/problems.ts'
 import { requestId } from './http/request-id.ts'
 import { trackUnsentAnswers } from './http/unsent-answers.ts'
@@ -104,7 +104,7 @@ export async function buildApp (options: AppOptions) {
       openapi: '3.1.0',
       info: documentInfo,
       // Relative, so that "Try it out" in /docs calls the server that serves the page.
-      servers: [{ url: '/', description: 'The server serving this document' }],
+      servers: [{ url: '/', description: 'The server serving this document (local, staging or production alike)', }],
       tags,
       components: {
         securitySchemes: {
@@ -112,7 +112,7 @@ export async function buildApp (options: AppOptions) {
         }
       }
     },
-    transformObject: (document) => 'openapiObject' in document ? optionalEmptyBodies(document.openapiObject) : document.swaggerObject,
+    transformObject: (document) => 'openapiObject' in document ? finishDocument(document.openapiObject) : document.swaggerObject,
     // Name each component after its $id, so that generated clients get Show, Booking, Problem...
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` }
   })

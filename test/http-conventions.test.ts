@@ -76,12 +76,12 @@ t.test('a problem\'s type is a page of the service that describes its code, and 
   t.match(missing.json(), { code: 'booking_not_found', type: '/problems/booking_not_found', instance: '/bookings/0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10/confirm' })
   const page = await app.inject(missing.json().type)
   t.equal(page.statusCode, 200)
-  t.match(page.headers['content-type'], /^text\/html/)
-  t.match(page.body, /booking_not_found.*404/)
+  t.match(page.headers['content-type'], /^text\/plain/)
+  t.match(page.body, /^booking_not_found\n404 No such booking\n/)
   const index = await app.inject('/problems')
   for (const code of problemCodes) {
     t.equal((await app.inject(`/problems/${code}`)).statusCode, 200, code)
-    t.match(index.body, `href="/problems/${code}"`)
+    t.match(index.body, `The page: /problems/${code}\n`)
   }
   t.match((await app.inject('/problems/no_such_code')).json(), { status: 404, code: 'route_not_found' })
 })

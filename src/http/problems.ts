@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply } from 'fastify'
-import { problemCatalogue, type Problem, type ProblemCode } from '../../api/index.ts'
+import { maxProblemErrors, problemCatalogue, type Problem, type ProblemCode } from '../../api/index.ts'
 import { EngineError, type EngineErrorCode } from '../engine/index.ts'
 
 export const problemContentType = 'application/problem+json'
@@ -74,7 +74,7 @@ function closestBranch (errors: AjvError[]): AjvError[] {
 
 function validationProblem (errors: AjvError[], context: string): Problem {
   const part = partNames[context] ?? context
-  const reported = closestBranch(errors).map((error) => {
+  const reported = closestBranch(errors).slice(0, maxProblemErrors).map((error) => {
     const property = error.params.missingProperty ?? error.params.additionalProperty
     const path = `/${part}${error.instancePath}${typeof property === 'string' ? `/${property}` : ''}`
     const message = error.keyword === 'additionalProperties' ? 'is not a known property' : (error.message ?? 'is not valid')
