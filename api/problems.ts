@@ -32,6 +32,19 @@ export const problemCatalogue = {
 
 export const problemCodes = Object.keys(problemCatalogue) as Array<keyof typeof problemCatalogue>
 
+/** The members some codes add, as the examples show them. */
+const exampleExtras: Partial<Record<keyof typeof problemCatalogue, object>> = {
+  validation_failed: { errors: [{ path: '/body/quantity', message: 'must be >= 1' }] },
+  insufficient_seats: { available: 2 },
+  seats_unavailable: { unavailable: ['A2'] }
+}
+
+/** An example answer of a code, for the document. */
+export function problemExample (code: keyof typeof problemCatalogue) {
+  const { status, title, description } = problemCatalogue[code]
+  return { type: `/problems/${code}`, title, status, detail: description.split('. ')[0] ?? description, code, ...exampleExtras[code] }
+}
+
 export const ProblemCode = Type.Union(problemCodes.map((code) => Type.Literal(code)), {
   $id: 'ProblemCode',
   title: 'ProblemCode',

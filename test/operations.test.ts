@@ -45,6 +45,28 @@ t.test('unknown routes answer a problem', async (t) => {
   t.match(response.json(), { code: 'route_not_found', status: 404, type: '/problems/route_not_found' })
 })
 
+t.test('every problem response of the document shows an example of each code it names, with its own status', async (t) => {
+  const { app } = await testApp(t)
+  const document = (await app.inject('/docs/json')).json()
+  let checked = 0
+  for (const [path, operations] of Object.entries<Record<string, { responses: Record<string, { description: string, content?: Record<string, { examples?: Record<string, { value: { code: string, status: number } }> }> }> }>>(document.paths)) {
+    for (const [method, { responses }] of Object.entries(operations)) {
+      for (const [status, response] of Object.entries(responses)) {
+        const media = response.content?.['application/problem+json']
+        if (media === undefined) continue
+        const examples = Object.values(media.examples ?? {})
+        t.ok(examples.length > 0, `${method} ${path} ${status} has examples`)
+        for (const { value } of examples) {
+          t.equal(String(value.status), status, `${method} ${path} ${status}: ${value.code}`)
+          t.match(response.description, value.code)
+          checked++
+        }
+      }
+    }
+  }
+  t.ok(checked > 50)
+})
+
 t.test('the OpenAPI document is served at /docs/json', async (t) => {
   const { app } = await testApp(t)
   const response = await app.inject('/docs/json')

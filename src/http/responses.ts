@@ -1,10 +1,15 @@
 import { Type, type TSchema } from '@sinclair/typebox'
-import { Problem } from '../../api/index.ts'
+import { Problem, problemCodes, problemExample } from '../../api/index.ts'
 import { problemContentType } from './problems.ts'
 
-/** A problem response for the document: its content type and the codes a client may see. */
+/**
+ * A problem response for the document: its content type, the codes a client may see (those the
+ * description names) and an example of each.
+ */
 export function problemResponse (description: string) {
-  return { description, content: { [problemContentType]: { schema: Type.Ref(Problem) } } }
+  const codes = problemCodes.filter((code) => new RegExp(`\\b${code}\\b`).test(description))
+  const examples = Object.fromEntries(codes.map((code) => [code, { summary: code, value: problemExample(code) }]))
+  return { description, content: { [problemContentType]: { schema: Type.Ref(Problem), examples } } }
 }
 
 export function jsonResponse<T extends TSchema> (schema: T, description: string) {
