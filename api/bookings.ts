@@ -36,7 +36,7 @@ export const Booking = Type.Object({
 })
 export type Booking = Static<typeof Booking>
 
-const ShowId = Type.String({ format: 'uuid', description: 'The show to hold seats of', examples: ['0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10'] })
+const ShowId = Type.String({ format: 'uuid', description: 'The show to hold seats of: the `id` of a Show from GET /shows (the example is made up)', examples: ['0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10'] })
 
 export const HoldByQuantityRequest = Type.Object({
   show_id: ShowId,

@@ -9,7 +9,7 @@ export const maxSeatsPerShow = 1_000_000
 export const maxProblemErrors = 100
 
 export const Uuid = Type.String({ format: 'uuid', examples: ['0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10'] })
-export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339, UTC', examples: ['2026-12-31T20:00:00.000Z'] })
+export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339, UTC', examples: ['2035-12-31T20:00:00.000Z'] })
 
 export const ProblemError = Type.Object({
   path: Type.String({ description: 'JSON Pointer to the offending value, starting with the request part: `/body/quantity`, `/query/limit`, `/headers/idempotency-key`', examples: ['/body/quantity'] }),

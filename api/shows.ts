@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { maxSeatsPerShow, Page, Timestamp, Uuid } from './common.ts'
 
 const ShowName = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: '1..200 characters, no control characters', examples: ['Coldplay — Mumbai, night 1'] })
-const StartTime = Type.String({ format: 'date-time', description: 'When the show starts; must be in the future, before the year 10000, and not a leap second (:60). Sales close then.', examples: ['2026-12-31T20:00:00Z'] })
+const StartTime = Type.String({ format: 'date-time', description: 'When the show starts; must be in the future, before the year 10000, and not a leap second (:60). Sales close then.', examples: ['2035-12-31T20:00:00Z'] })
 
 export const Show = Type.Object({
   id: Uuid,
@@ -20,7 +20,7 @@ export const Show = Type.Object({
   examples: [{
     id: '0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10',
     name: 'Coldplay — Mumbai, night 1',
-    start_time: '2026-12-31T20:00:00.000Z',
+    start_time: '2035-12-31T20:00:00.000Z',
     total_seats: 500,
     layout: 'rows',
     created_at: '2026-11-25T09:30:00.000Z'
@@ -79,7 +79,7 @@ export const CreateNumberedShowRequest = Type.Object({
   $id: 'CreateNumberedShowRequest',
   title: 'CreateNumberedShowRequest',
   additionalProperties: false,
-  examples: [{ name: 'Bus 42, Pune to Goa', start_time: '2026-12-31T21:00:00Z', total_seats: 40 }]
+  examples: [{ name: 'Bus 42, Pune to Goa', start_time: '2035-12-31T21:00:00Z', total_seats: 40 }]
 })
 
 export const CreateRowsShowRequest = Type.Object({
@@ -94,7 +94,7 @@ export const CreateRowsShowRequest = Type.Object({
   $id: 'CreateRowsShowRequest',
   title: 'CreateRowsShowRequest',
   additionalProperties: false,
-  examples: [{ name: 'Coldplay — Mumbai, night 1', start_time: '2026-12-31T20:00:00Z', rows: [{ label: 'A', seats: 20 }, { label: 'B', seats: 24 }] }]
+  examples: [{ name: 'Coldplay — Mumbai, night 1', start_time: '2035-12-31T20:00:00Z', rows: [{ label: 'A', seats: 20 }, { label: 'B', seats: 24 }] }]
 })
 
 export const CreateShowRequest = Type.Union([Type.Ref(CreateNumberedShowRequest), Type.Ref(CreateRowsShowRequest)], {

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parse } from 'yaml'
 import t from 'tap'
 import { buildApp } from '../src/app.ts'
 import { createDatabase } from '../src/db/database.ts'
@@ -65,6 +68,19 @@ t.test('every problem response of the document shows an example of each code it 
     }
   }
   t.ok(checked > 50)
+})
+
+t.test('openapi.yaml reads the same to a YAML 1.1 reader: no example becomes a date', async (t) => {
+  const text = readFileSync(fileURLToPath(new URL('../openapi.yaml', import.meta.url)), 'utf8')
+  const dates: string[] = []
+  const pending: unknown[] = [parse(text, { version: '1.1' })]
+  while (pending.length > 0) {
+    const value = pending.pop()
+    if (value instanceof Date) dates.push(value.toISOString())
+    else if (value !== null && typeof value === 'object') pending.push(...Object.values(value))
+  }
+  t.same(dates, [])
+  t.same(parse(text, { version: '1.1' }), parse(text), 'YAML 1.1 and 1.2 readers load the same document')
 })
 
 t.test('the OpenAPI document is served at /docs/json', async (t) => {

@@ -350,7 +350,7 @@ export interface components {
          * @example {
          *       "id": "0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10",
          *       "name": "Coldplay — Mumbai, night 1",
-         *       "start_time": "2026-12-31T20:00:00.000Z",
+         *       "start_time": "2035-12-31T20:00:00.000Z",
          *       "total_seats": 500,
          *       "layout": "rows",
          *       "created_at": "2026-11-25T09:30:00.000Z"
@@ -370,7 +370,7 @@ export interface components {
             /**
              * Format: date-time
              * @description RFC 3339, UTC
-             * @example 2026-12-31T20:00:00.000Z
+             * @example 2035-12-31T20:00:00.000Z
              */
             start_time: string;
             /** @example 500 */
@@ -380,7 +380,7 @@ export interface components {
             /**
              * Format: date-time
              * @description RFC 3339, UTC
-             * @example 2026-12-31T20:00:00.000Z
+             * @example 2035-12-31T20:00:00.000Z
              */
             created_at: string;
         };
@@ -413,7 +413,7 @@ export interface components {
             /**
              * Format: date-time
              * @description RFC 3339, UTC
-             * @example 2026-12-31T20:00:00.000Z
+             * @example 2035-12-31T20:00:00.000Z
              */
             start_time: string;
             /** @example 500 */
@@ -423,7 +423,7 @@ export interface components {
             /**
              * Format: date-time
              * @description RFC 3339, UTC
-             * @example 2026-12-31T20:00:00.000Z
+             * @example 2035-12-31T20:00:00.000Z
              */
             created_at: string;
             availability: components["schemas"]["Availability"];
@@ -482,7 +482,7 @@ export interface components {
          * CreateNumberedShowRequest
          * @example {
          *       "name": "Bus 42, Pune to Goa",
-         *       "start_time": "2026-12-31T21:00:00Z",
+         *       "start_time": "2035-12-31T21:00:00Z",
          *       "total_seats": 40
          *     }
          */
@@ -495,7 +495,7 @@ export interface components {
             /**
              * Format: date-time
              * @description When the show starts; must be in the future, before the year 10000, and not a leap second (:60). Sales close then.
-             * @example 2026-12-31T20:00:00Z
+             * @example 2035-12-31T20:00:00Z
              */
             start_time: string;
             /**
@@ -508,7 +508,7 @@ export interface components {
          * CreateRowsShowRequest
          * @example {
          *       "name": "Coldplay — Mumbai, night 1",
-         *       "start_time": "2026-12-31T20:00:00Z",
+         *       "start_time": "2035-12-31T20:00:00Z",
          *       "rows": [
          *         {
          *           "label": "A",
@@ -530,7 +530,7 @@ export interface components {
             /**
              * Format: date-time
              * @description When the show starts; must be in the future, before the year 10000, and not a leap second (:60). Sales close then.
-             * @example 2026-12-31T20:00:00Z
+             * @example 2035-12-31T20:00:00Z
              */
             start_time: string;
             /** @description Seats labelled row then number (A1..A20); the total is the sum and obeys MAX_SEATS_PER_SHOW */
@@ -603,13 +603,13 @@ export interface components {
             /**
              * Format: date-time
              * @description RFC 3339, UTC
-             * @example 2026-12-31T20:00:00.000Z
+             * @example 2035-12-31T20:00:00.000Z
              */
             hold_expires_at: string;
             /**
              * Format: date-time
              * @description RFC 3339, UTC
-             * @example 2026-12-31T20:00:00.000Z
+             * @example 2035-12-31T20:00:00.000Z
              */
             created_at: string;
             confirmed_at: string | null;
@@ -625,7 +625,7 @@ export interface components {
         HoldByQuantityRequest: {
             /**
              * Format: uuid
-             * @description The show to hold seats of
+             * @description The show to hold seats of: the `id` of a Show from GET /shows (the example is made up)
              * @example 0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10
              */
             show_id: string;
@@ -648,7 +648,7 @@ export interface components {
         HoldBySeatsRequest: {
             /**
              * Format: uuid
-             * @description The show to hold seats of
+             * @description The show to hold seats of: the `id` of a Show from GET /shows (the example is made up)
              * @example 0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10
              */
             show_id: string;
