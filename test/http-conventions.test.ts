@@ -85,3 +85,15 @@ t.test('a problem\'s type is a page of the service that describes its code, and 
   }
   t.match((await app.inject('/problems/no_such_code')).json(), { status: 404, code: 'route_not_found' })
 })
+
+t.test('the headers a 429 carries are the ones the document declares for it', async (t) => {
+  const { app } = await testApp(t, { http: { rateLimits: { bookingsPerMinute: 1, adminPerMinute: 0 } } })
+  const document = (await app.inject('/docs/json')).json()
+  const declared = Object.keys(document.paths['/bookings'].post.responses['429'].headers).map((name) => name.toLowerCase()).sort()
+  const payload = { show_id: crypto.randomUUID(), quantity: 1 }
+  await app.inject({ method: 'POST', url: '/bookings', payload })
+  const limited = await app.inject({ method: 'POST', url: '/bookings', payload })
+  t.equal(limited.statusCode, 429)
+  for (const name of declared) t.ok(limited.headers[name] !== undefined, `${name} is sent`)
+  t.same(Object.keys(limited.headers).filter((name) => /^(retry-after|x-ratelimit-)/.test(name)).sort(), declared)
+})

@@ -859,6 +859,8 @@ export interface operations {
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -923,6 +925,8 @@ export interface operations {
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -987,6 +991,8 @@ export interface operations {
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1051,6 +1057,8 @@ export interface operations {
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1196,6 +1204,14 @@ export interface operations {
             /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per minute */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this minute */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the limit resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1214,6 +1230,8 @@ export interface operations {
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1264,6 +1282,8 @@ export interface operations {
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1354,6 +1374,8 @@ export interface operations {
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1444,6 +1466,8 @@ export interface operations {
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1496,6 +1520,14 @@ export interface operations {
             /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per minute */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this minute */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the limit resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1514,6 +1546,8 @@ export interface operations {
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1585,6 +1619,14 @@ export interface operations {
             /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per minute */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this minute */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the limit resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1603,6 +1645,8 @@ export interface operations {
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1668,6 +1712,14 @@ export interface operations {
             /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per minute */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this minute */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the limit resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1686,6 +1738,8 @@ export interface operations {
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
