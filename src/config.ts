@@ -72,14 +72,26 @@ function trustedProxies (value: string): boolean | number | string[] {
  * Reads the environment (and `.env` when present). A bad value throws a ConfigError whose message
  * names the variable, e.g. `HOLD_WINDOW_SECONDS must be >= 1`.
  */
-export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenv = true): Config {
-  let parsed: Env
+function parseEnv<T> (schema: object, env: NodeJS.ProcessEnv, dotenv: boolean): T {
   try {
-    parsed = envSchema<Env>({ schema: ConfigSchema, data: env, dotenv })
+    return envSchema<T>({ schema, data: env, dotenv })
   } catch (error) {
     const message = (error as Error).message.replace(/(^|, )env\//g, '$1')
     throw new ConfigError(`invalid configuration: ${message}`)
   }
+}
+
+const databaseSettings = ['DATABASE_URL', 'PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGSSL'] as const
+export const DatabaseConfigSchema = Type.Pick(ConfigSchema, databaseSettings)
+export type DatabaseConfig = Static<typeof DatabaseConfigSchema>
+
+/** The database settings alone, for `make migrate`: the rest of the configuration cannot block a migration. */
+export function loadDatabaseConfig (env: NodeJS.ProcessEnv = process.env, dotenv = true): DatabaseConfig {
+  return parseEnv<DatabaseConfig>(DatabaseConfigSchema, env, dotenv)
+}
+
+export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenv = true): Config {
+  const parsed = parseEnv<Env>(ConfigSchema, env, dotenv)
   const generated = parsed.ADMIN_TOKEN === undefined
   const origins = parsed.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean)
   const notOrigin = origins.find((origin) => !/^https?:\/\/[^/\s]+$/.test(origin))
