@@ -1,8 +1,11 @@
-# The booking API. `make start` serves it; `make test` tests it. Neither needs anything but Node 20
-# and npm: dependencies are installed on first use, and with no database configured an embedded
+# The booking API. `make start` serves it; `make test` tests it. Neither needs anything but Node and
+# npm: dependencies are installed on first use, and with no database configured an embedded
 # PostgreSQL runs with its data in .data/.
 
 SHELL := /bin/bash
+# The supported runtime is Node 24, a pinned dependency (package.json `node`): with node_modules/.bin
+# first on the PATH, every recipe, npx tool and npm script runs on it whatever Node the machine has.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 TSX := node --import tsx
 # A request's garbage is small and short-lived: a 4 MB young generation, and a 512 MB heap limit
 # that makes V8 collect before growing, keep the server at about 130 MB under a flash sale (140 to
@@ -50,8 +53,9 @@ openapi: install ## Regenerate openapi.yaml from the routes' TypeBox schemas
 client: openapi ## Regenerate the typed client's types (api/client/openapi.ts) from openapi.yaml
 	npx openapi-typescript openapi.yaml -o api/client/openapi.ts
 
-lint-openapi: openapi ## Lint openapi.yaml with Redocly (rules in redocly.yaml)
+lint-openapi: openapi ## Lint openapi.yaml with Redocly (redocly.yaml) and Spectral's OpenAPI and OWASP rules (.spectral.yaml)
 	npx redocly lint openapi.yaml --format=stylish
+	npx spectral lint openapi.yaml --fail-severity=warn
 
 generate: codegen openapi client ## Regenerate every generated file
 

@@ -1,7 +1,15 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { ProblemCode } from './problems.ts'
+
+/** The highest MAX_SEATS_PER_BOOKING and MAX_SEATS_PER_SHOW a server may be configured with. */
+export const maxSeatsPerBooking = 1000
+export const maxSeatsPerShow = 1_000_000
+
+/** The most invalid values a validation_failed problem lists. */
+export const maxProblemErrors = 100
 
 export const Uuid = Type.String({ format: 'uuid', examples: ['0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10'] })
-export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339, UTC', examples: ['2026-12-31T20:00:00.000Z'] })
+export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339, UTC', examples: ['2035-12-31T20:00:00.000Z'] })
 
 export const ProblemError = Type.Object({
   path: Type.String({ description: 'JSON Pointer to the offending value, starting with the request part: `/body/quantity`, `/query/limit`, `/headers/idempotency-key`', examples: ['/body/quantity'] }),
@@ -9,28 +17,27 @@ export const ProblemError = Type.Object({
 }, { $id: 'ProblemError', title: 'ProblemError', additionalProperties: false })
 
 export const Problem = Type.Object({
-  type: Type.String({ description: 'URI naming the kind of problem', examples: ['urn:booking-api:problem:insufficient_seats'] }),
+  type: Type.String({ format: 'uri-reference', description: 'The kind of problem: a page of this service that describes the code', examples: ['/problems/insufficient_seats'] }),
   title: Type.String({ examples: ['Not enough free seats'] }),
   status: Type.Integer({ minimum: 400, maximum: 599, examples: [409] }),
   detail: Type.String({ examples: ['Asked for 4 seats, 2 are free'] }),
-  code: Type.String({
-    description: 'Stable snake_case code that clients switch on: validation_failed, unauthorized, show_not_found, booking_not_found, insufficient_seats, seats_unavailable, sales_closed, hold_expired, booking_cancelled, idempotency_key_reused, idempotency_key_in_use, route_not_found, method_not_allowed, payload_too_large, unsupported_media_type, uri_too_long, rate_limited, service_unavailable, overloaded, internal_error',
-    examples: ['insufficient_seats']
-  }),
-  errors: Type.Optional(Type.Array(Type.Ref(ProblemError), { description: 'validation_failed: every invalid value' })),
-  available: Type.Optional(Type.Integer({ minimum: 0, description: 'insufficient_seats: the free seats when it was decided' })),
-  unavailable: Type.Optional(Type.Array(Type.String(), { description: 'seats_unavailable: the asked-for labels that are not free' }))
+  code: Type.Ref(ProblemCode),
+  instance: Type.Optional(Type.String({ format: 'uri-reference', description: 'The path of the request that met the problem', examples: ['/bookings'] })),
+  errors: Type.Optional(Type.Array(Type.Ref(ProblemError), { maxItems: maxProblemErrors, description: `validation_failed: every invalid value (the first ${maxProblemErrors})` })),
+  available: Type.Optional(Type.Integer({ minimum: 0, maximum: maxSeatsPerShow, description: 'insufficient_seats: the free seats when it was decided' })),
+  unavailable: Type.Optional(Type.Array(Type.String(), { maxItems: maxSeatsPerBooking, description: 'seats_unavailable: the asked-for labels that are not free' }))
 }, {
   $id: 'Problem',
   title: 'Problem',
   description: 'RFC 9457 problem details, served as application/problem+json',
   additionalProperties: false,
   examples: [{
-    type: 'urn:booking-api:problem:insufficient_seats',
+    type: '/problems/insufficient_seats',
     title: 'Not enough free seats',
     status: 409,
     detail: 'Asked for 4 seats, 2 are free',
     code: 'insufficient_seats',
+    instance: '/bookings',
     available: 2
   }]
 })
@@ -48,7 +55,7 @@ export const NextCursor = Type.Union([Type.String(), Type.Null()], {
 
 export function Page<T extends TSchema> (id: string, item: T, description: string) {
   return Type.Object({
-    items: Type.Array(item),
+    items: Type.Array(item, { maxItems: 100 }),
     next_cursor: NextCursor
   }, { $id: id, title: id, description, additionalProperties: false })
 }

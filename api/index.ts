@@ -2,8 +2,9 @@
  * The HTTP contract of the booking API as TypeBox schemas: the single source of the runtime
  * validation, the response serialisation and the OpenAPI document. Imports nothing from src/.
  */
-import { Booking, BookingPage, CreateBookingRequest, HoldByQuantityRequest, HoldBySeatsRequest } from './bookings.ts'
+import { Booking, BookingPage, CreateBookingRequest, EmptyRequest, HoldByQuantityRequest, HoldBySeatsRequest } from './bookings.ts'
 import { Problem, ProblemError } from './common.ts'
+import { ProblemCode } from './problems.ts'
 import { ShowEventStream } from './events.ts'
 import { Health, Ready } from './operations.ts'
 import {
@@ -15,14 +16,15 @@ export * from './bookings.ts'
 export * from './common.ts'
 export * from './events.ts'
 export * from './operations.ts'
+export * from './problems.ts'
 export * from './shows.ts'
 
 /** Every named component, in an order where each comes after the components it refers to. */
 export const components = [
-  ProblemError, Problem,
+  ProblemError, ProblemCode, Problem,
   Show, Availability, ShowWithStats, ShowAvailability, ShowEventStream, Seat, SeatMap, SeatRow,
   CreateNumberedShowRequest, CreateRowsShowRequest, CreateShowRequest, ShowPage, ShowWithStatsPage,
-  Booking, HoldByQuantityRequest, HoldBySeatsRequest, CreateBookingRequest, BookingPage,
+  Booking, HoldByQuantityRequest, HoldBySeatsRequest, CreateBookingRequest, EmptyRequest, BookingPage,
   Health, Ready
 ]
 
@@ -30,5 +32,6 @@ export const tags = [
   { name: 'shows', description: 'Public: upcoming shows, their availability and seat maps' },
   { name: 'bookings', description: 'Public: hold seats, then confirm or cancel' },
   { name: 'admin', description: 'Admin: create shows and look at their bookings (bearer token)' },
-  { name: 'operations', description: 'Liveness and readiness' }
+  { name: 'operations', description: 'Liveness and readiness' },
+  { name: 'problems', description: 'What each problem code means: the pages problem `type`s name' }
 ]

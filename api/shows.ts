@@ -1,14 +1,14 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { Page, Timestamp, Uuid } from './common.ts'
+import { maxSeatsPerShow, Page, Timestamp, Uuid } from './common.ts'
 
 const ShowName = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: '1..200 characters, no control characters', examples: ['Coldplay — Mumbai, night 1'] })
-const StartTime = Type.String({ format: 'date-time', description: 'When the show starts; must be in the future. Sales close then.', examples: ['2026-12-31T20:00:00Z'] })
+const StartTime = Type.String({ format: 'date-time', description: 'When the show starts; must be in the future, before the year 10000, and not a leap second (:60). Sales close then.', examples: ['2035-12-31T20:00:00Z'] })
 
 export const Show = Type.Object({
   id: Uuid,
   name: ShowName,
   start_time: Timestamp,
-  total_seats: Type.Integer({ minimum: 1, examples: [500] }),
+  total_seats: Type.Integer({ minimum: 1, maximum: maxSeatsPerShow, examples: [500] }),
   layout: Type.Union([Type.Literal('numbered'), Type.Literal('rows')], {
     description: '`numbered`: seats 1..N. `rows`: seats labelled row then number, A1..A20'
   }),
@@ -20,7 +20,7 @@ export const Show = Type.Object({
   examples: [{
     id: '0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10',
     name: 'Coldplay — Mumbai, night 1',
-    start_time: '2026-12-31T20:00:00.000Z',
+    start_time: '2035-12-31T20:00:00.000Z',
     total_seats: 500,
     layout: 'rows',
     created_at: '2026-11-25T09:30:00.000Z'
@@ -29,10 +29,10 @@ export const Show = Type.Object({
 export type Show = Static<typeof Show>
 
 export const Availability = Type.Object({
-  total: Type.Integer({ minimum: 0, examples: [500] }),
-  available: Type.Integer({ minimum: 0, examples: [480] }),
-  held: Type.Integer({ minimum: 0, examples: [12] }),
-  booked: Type.Integer({ minimum: 0, examples: [8] })
+  total: Type.Integer({ minimum: 0, maximum: maxSeatsPerShow, examples: [500] }),
+  available: Type.Integer({ minimum: 0, maximum: maxSeatsPerShow, examples: [480] }),
+  held: Type.Integer({ minimum: 0, maximum: maxSeatsPerShow, examples: [12] }),
+  booked: Type.Integer({ minimum: 0, maximum: maxSeatsPerShow, examples: [8] })
 }, {
   $id: 'Availability',
   title: 'Availability',
@@ -57,13 +57,13 @@ export const SeatStatus = Type.Union([Type.Literal('AVAILABLE'), Type.Literal('H
 export const Seat = Type.Object({
   label: Type.String({ examples: ['A12'] }),
   row: Type.Union([Type.String(), Type.Null()], { description: 'Row label; null for a numbered layout', examples: ['A'] }),
-  number: Type.Integer({ minimum: 1, examples: [12] }),
+  number: Type.Integer({ minimum: 1, maximum: maxSeatsPerShow, examples: [12] }),
   status: SeatStatus
 }, { $id: 'Seat', title: 'Seat', additionalProperties: false })
 export type Seat = Static<typeof Seat>
 
 export const SeatMap = Type.Object({
-  items: Type.Array(Type.Ref(Seat), { description: 'Every seat, in seat order' })
+  items: Type.Array(Type.Ref(Seat), { maxItems: maxSeatsPerShow, description: 'Every seat, in seat order' })
 }, { $id: 'SeatMap', title: 'SeatMap', additionalProperties: false })
 
 export const SeatRow = Type.Object({
@@ -74,12 +74,12 @@ export const SeatRow = Type.Object({
 export const CreateNumberedShowRequest = Type.Object({
   name: ShowName,
   start_time: StartTime,
-  total_seats: Type.Integer({ minimum: 1, description: 'Seats labelled 1..N; at most MAX_SEATS_PER_SHOW (100000 by default)', examples: [500] })
+  total_seats: Type.Integer({ minimum: 1, maximum: maxSeatsPerShow, description: 'Seats labelled 1..N; at most MAX_SEATS_PER_SHOW (100000 by default, 1000000 at most)', examples: [500] })
 }, {
   $id: 'CreateNumberedShowRequest',
   title: 'CreateNumberedShowRequest',
   additionalProperties: false,
-  examples: [{ name: 'Bus 42, Pune to Goa', start_time: '2026-12-31T21:00:00Z', total_seats: 40 }]
+  examples: [{ name: 'Bus 42, Pune to Goa', start_time: '2035-12-31T21:00:00Z', total_seats: 40 }]
 })
 
 export const CreateRowsShowRequest = Type.Object({
@@ -94,7 +94,7 @@ export const CreateRowsShowRequest = Type.Object({
   $id: 'CreateRowsShowRequest',
   title: 'CreateRowsShowRequest',
   additionalProperties: false,
-  examples: [{ name: 'Coldplay — Mumbai, night 1', start_time: '2026-12-31T20:00:00Z', rows: [{ label: 'A', seats: 20 }, { label: 'B', seats: 24 }] }]
+  examples: [{ name: 'Coldplay — Mumbai, night 1', start_time: '2035-12-31T20:00:00Z', rows: [{ label: 'A', seats: 20 }, { label: 'B', seats: 24 }] }]
 })
 
 export const CreateShowRequest = Type.Union([Type.Ref(CreateNumberedShowRequest), Type.Ref(CreateRowsShowRequest)], {

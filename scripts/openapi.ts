@@ -4,6 +4,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { stringify } from 'yaml'
 import { buildApp } from '../src/app.ts'
 import { createDatabase } from '../src/db/database.ts'
 
@@ -17,7 +18,8 @@ const app = await buildApp({
 })
 await app.ready()
 const target = fileURLToPath(new URL('../openapi.yaml', import.meta.url))
-writeFileSync(target, app.swagger({ yaml: true }))
+// Written as YAML 1.1, which quotes strings that its readers would otherwise load as dates or booleans.
+writeFileSync(target, stringify(app.swagger(), { version: '1.1', lineWidth: 80, aliasDuplicateObjects: true }))
 await app.close()
 await db.destroy()
 process.stdout.write(`wrote ${target}\n`)

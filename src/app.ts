@@ -6,13 +6,19 @@ import { components, tags } from '../api/index.ts'
 import type { Database, PoolStats } from './db/database.ts'
 import { createBookingEngine, type EngineSettings } from './engine/index.ts'
 import { createShowEvents, type ShowEventsSettings } from './events/show-events.ts'
+import { allowedMethods } from './http/allowed-methods.ts'
+import { answerClientError } from './http/client-errors.ts'
+import { finishDocument } from './http/document.ts'
 import { problem, sendProblem, toProblem } from './http/problems.ts'
+import { requestId } from './http/request-id.ts'
 import { trackUnsentAnswers } from './http/unsent-answers.ts'
+import { unavailabilityLog } from './http/unavailability-log.ts'
 import validation from './http/validation.ts'
 import admin from './routes/admin.ts'
 import bookings from './routes/bookings.ts'
 import events from './routes/events.ts'
 import operations from './routes/operations.ts'
+import problems from './routes/problems.ts'
 import shows from './routes/shows.ts'
 import loadShedding, { type LoadSheddingOptions } from './plugins/load-shedding.ts'
 import rateLimit, { type RateLimitOptions } from './plugins/rate-limit.ts'
@@ -67,8 +73,7 @@ export async function buildApp (options: AppOptions) {
   const app = Fastify({
     logger: options.logger ?? false,
     trustProxy: typeof http.trustProxy === 'number' ? trustHops(http.trustProxy) : http.trustProxy,
-    // Never trust a client-sent request id in logs; generate our own.
-    genReqId: () => crypto.randomUUID(),
+    genReqId: requestId,
     bodyLimit: 64 * 1024,
     return503OnClosing: false,
     // Errors the router raises before any route or hook runs (a malformed or overlong path) are
@@ -76,6 +81,7 @@ export async function buildApp (options: AppOptions) {
     frameworkErrors: (error, request, reply) => { void sendProblem(reply, toProblem(error, request.method)) },
     // A client gets 30 s to send its request (slowloris); answers, event streams included, are not bounded by it.
     requestTimeout: 30_000,
+    clientErrorHandler: answerClientError,
     // Long path ids are still answered as not found by their route, not as an unknown route.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 }
   }).withTypeProvider<TypeBoxTypeProvider>()
@@ -98,7 +104,7 @@ export async function buildApp (options: AppOptions) {
       openapi: '3.1.0',
       info: documentInfo,
       // Relative, so that "Try it out" in /docs calls the server that serves the page.
-      servers: [{ url: '/', description: 'The server serving this document' }],
+      servers: [{ url: '/', description: 'The server serving this document (local, staging or production alike)', }],
       tags,
       components: {
         securitySchemes: {
@@ -106,9 +112,12 @@ export async function buildApp (options: AppOptions) {
         }
       }
     },
+    transformObject: (document) => 'openapiObject' in document ? finishDocument(document.openapiObject) : document.swaggerObject,
     // Name each component after its $id, so that generated clients get Show, Booking, Problem...
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` }
   })
+  app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
+  const allowed = allowedMethods(app)
   await app.register(security, { corsOrigins: http.corsOrigins })
   await app.register(loadShedding, { ...http.loadShedding, queued: () => poolStats().waiting, longestHoldWaitMs: engine.longestHoldWaitMs })
   await app.register(rateLimit, http.rateLimits)
@@ -138,16 +147,22 @@ export async function buildApp (options: AppOptions) {
     if (closing) return await sendProblem(reply, problem(503, 'service_unavailable', 'The server is shutting down; retry'))
   })
 
+  const logUnavailable = unavailabilityLog(app.log)
   app.setErrorHandler<FastifyError>(async (error, request, reply) => {
     const body = toProblem(error, request.method)
     // Shedding is the server doing what it should under load, and /metrics counts its 503s; an
     // error line with a stack for each would flood the log when the process can least afford it.
     if (body.code === 'overloaded') request.log.debug('shed: overloaded')
+    else if (body.code === 'service_unavailable') logUnavailable(error)
     else if (body.status >= 500) request.log.error({ err: error }, 'request failed')
     return await sendProblem(reply, body)
   })
-  app.setNotFoundHandler(async (request, reply) =>
-    await sendProblem(reply, problem(404, 'route_not_found', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`)))
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?')[0] ?? ''
+    const allow = allowed(path)
+    if (allow.length === 0) return await sendProblem(reply, problem(404, 'route_not_found', `No route ${request.method} ${path}`))
+    return await sendProblem(reply.header('allow', allow.join(', ')), problem(405, 'method_not_allowed', `${path} takes ${allow.join(', ')}`))
+  })
 
   await app.register(metricsPlugin, { metrics })
   // After the server has closed, so that the writes of requests still in flight are published.
@@ -157,6 +172,7 @@ export async function buildApp (options: AppOptions) {
   await app.register(events, { events: showEvents })
   await app.register(bookings, { engine })
   await app.register(admin, { engine, adminToken: options.adminToken })
+  await app.register(problems)
   return Object.assign(app, {
     engine,
     showEvents,

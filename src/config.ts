@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Type, type Static } from '@sinclair/typebox'
 import envSchema from 'env-schema'
+import { maxSeatsPerBooking, maxSeatsPerShow } from '../api/index.ts'
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 type LogLevel = typeof logLevels[number]
@@ -29,8 +30,8 @@ export const ConfigSchema = Type.Object({
   HOLD_WINDOW_SECONDS: Type.Integer({ default: 120, minimum: 1, maximum: 86400, description: 'hold length' }),
   EXPIRY_JOB_INTERVAL_SECONDS: Type.Integer({ default: 15, minimum: 1, maximum: 3600, description: 'sweep period' }),
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'admin bearer token' })),
-  MAX_SEATS_PER_BOOKING: Type.Integer({ default: 10, minimum: 1, maximum: 1000, description: 'seats per hold' }),
-  MAX_SEATS_PER_SHOW: Type.Integer({ default: 100000, minimum: 1, maximum: 1000000, description: 'seats per show' }),
+  MAX_SEATS_PER_BOOKING: Type.Integer({ default: 10, minimum: 1, maximum: maxSeatsPerBooking, description: 'seats per hold' }),
+  MAX_SEATS_PER_SHOW: Type.Integer({ default: 100000, minimum: 1, maximum: maxSeatsPerShow, description: 'seats per show' }),
   LOG_LEVEL: Type.Unsafe<LogLevel>({ type: 'string', enum: logLevels, default: 'info' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated origins allowed to call from browsers; none when empty' }),
   TRUST_PROXY: Type.String({
@@ -72,14 +73,26 @@ function trustedProxies (value: string): boolean | number | string[] {
  * Reads the environment (and `.env` when present). A bad value throws a ConfigError whose message
  * names the variable, e.g. `HOLD_WINDOW_SECONDS must be >= 1`.
  */
-export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenv = true): Config {
-  let parsed: Env
+function parseEnv<T> (schema: object, env: NodeJS.ProcessEnv, dotenv: boolean): T {
   try {
-    parsed = envSchema<Env>({ schema: ConfigSchema, data: env, dotenv })
+    return envSchema<T>({ schema, data: env, dotenv })
   } catch (error) {
     const message = (error as Error).message.replace(/(^|, )env\//g, '$1')
     throw new ConfigError(`invalid configuration: ${message}`)
   }
+}
+
+const databaseSettings = ['DATABASE_URL', 'PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGSSL'] as const
+export const DatabaseConfigSchema = Type.Pick(ConfigSchema, databaseSettings)
+export type DatabaseConfig = Static<typeof DatabaseConfigSchema>
+
+/** The database settings alone, for `make migrate`: the rest of the configuration cannot block a migration. */
+export function loadDatabaseConfig (env: NodeJS.ProcessEnv = process.env, dotenv = true): DatabaseConfig {
+  return parseEnv<DatabaseConfig>(DatabaseConfigSchema, env, dotenv)
+}
+
+export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenv = true): Config {
+  const parsed = parseEnv<Env>(ConfigSchema, env, dotenv)
   const generated = parsed.ADMIN_TOKEN === undefined
   const origins = parsed.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean)
   const notOrigin = origins.find((origin) => !/^https?:\/\/[^/\s]+$/.test(origin))

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url'
-import type { Config } from './config.ts'
+import type { DatabaseConfig } from './config.ts'
 import { configuredDatabaseUrl, ensureDatabase, withDatabaseName } from './db/database.ts'
 import { startEmbeddedPostgres } from './db/embedded.ts'
 import { dbmate } from './db/migrations.ts'
@@ -19,7 +19,7 @@ export interface DatabaseTarget {
  * PostgreSQL with its data in .data/ (kept between runs), created on first use and migrated.
  */
 export async function resolveDatabase (
-  config: Config,
+  config: DatabaseConfig,
   { log = () => {}, dataDir = embeddedDataDir, migrate = true }: { log?: (message: string) => void, dataDir?: string, migrate?: boolean } = {}
 ): Promise<DatabaseTarget> {
   const url = configuredDatabaseUrl(config)

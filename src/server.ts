@@ -1,7 +1,8 @@
 import cluster from 'node:cluster'
 import { runWorkers } from './cluster.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
-import { resolveDatabase } from './database-setup.ts'
+import { resolveDatabase, type DatabaseTarget } from './database-setup.ts'
+import { EmbeddedDatabaseError } from './db/embedded.ts'
 import { serve } from './serve.ts'
 
 function readConfig (): Config {
@@ -14,8 +15,19 @@ function readConfig (): Config {
   }
 }
 
+/** The database to serve from; a reason it cannot be had here stops the start with that one line. */
+async function database (config: Config): Promise<DatabaseTarget> {
+  try {
+    return await resolveDatabase(config, { log: (message) => process.stdout.write(`${message}\n`) })
+  } catch (error) {
+    if (!(error instanceof EmbeddedDatabaseError)) throw error
+    process.stderr.write(`${error.message}\n`)
+    process.exit(1)
+  }
+}
+
 const config = readConfig()
 // In a worker, DATABASE_URL comes from the primary, so this never starts a second embedded server.
-const target = await resolveDatabase(config, { log: (message) => process.stdout.write(`${message}\n`) })
+const target = await database(config)
 if (cluster.isPrimary && config.WORKERS > 1) await runWorkers(config, target)
 else await serve(config, target)

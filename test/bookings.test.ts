@@ -33,7 +33,7 @@ t.test('holds answer the contract\'s errors', async (t) => {
 
   const insufficient = await hold(app, { show_id: show.id, quantity: 4 })
   t.equal(insufficient.statusCode, 409)
-  t.match(insufficient.json(), { code: 'insufficient_seats', available: 3, type: 'urn:booking-api:problem:insufficient_seats' })
+  t.match(insufficient.json(), { code: 'insufficient_seats', available: 3, type: '/problems/insufficient_seats' })
   await holdOk(app, { show_id: show.id, quantity: 2 })
   t.match((await hold(app, { show_id: show.id, quantity: 2 })).json(), { code: 'insufficient_seats', available: 1 })
 
@@ -113,6 +113,30 @@ t.test('confirm and cancel, each idempotent', async (t) => {
     }
   }
   t.same(await invariantViolations(db, show.id), [])
+})
+
+t.test('confirm and cancel take no body: none, an empty JSON one, null or {} is fine, anything else is refused', async (t) => {
+  const { app } = await testApp(t)
+  const show = await createShow(app, { total_seats: 4 })
+  const json = { 'content-type': 'application/json' }
+  for (const action of ['confirm', 'cancel']) {
+    const booking = await holdOk(app, { show_id: show.id, quantity: 1 })
+    const url = `/bookings/${booking.id}/${action}`
+    for (const payload of ['{"reason":"changed my mind"}', '[]', '"x"', '0']) {
+      const refused = await app.inject({ method: 'POST', url, headers: json, payload })
+      t.equal(refused.statusCode, 400, `${action} ${payload}`)
+      t.match(refused.json(), { code: 'validation_failed' })
+    }
+    t.match((await app.inject(`/bookings/${booking.id}`)).json(), { status: 'PENDING' }, 'a refused body changes nothing')
+    const empty = await app.inject({ method: 'POST', url, headers: json, payload: '' })
+    t.equal(empty.statusCode, 200, `${action} with an empty JSON body`)
+    for (const payload of ['{}', 'null']) {
+      t.equal((await app.inject({ method: 'POST', url, headers: json, payload })).statusCode, 200, `${action} with ${payload}`)
+    }
+  }
+  const noHold = await app.inject({ method: 'POST', url: '/bookings', headers: json, payload: '' })
+  t.equal(noHold.statusCode, 400, 'a hold still needs its body')
+  t.match(noHold.json(), { code: 'validation_failed', errors: [{ path: '/body/show_id' }] })
 })
 
 t.test('a hold ends exactly at hold_expires_at, before any sweep', async (t) => {

@@ -16,7 +16,11 @@ t.test('the generated client drives the whole journey, errors included', async (
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
   const admin = createBookingClient(base, { adminToken })
   const client = createBookingClient(base)
-  const code = (error: Problem | undefined): string | undefined => error?.code
+  const code = (error: Problem | undefined): Problem['code'] | undefined => error?.code
+  // Problem.code is an enum in the document, so the generated type refuses a misspelled code.
+  // @ts-expect-error 'insufficient_seat' is not a problem code
+  const misspelled: Problem['code'] = 'insufficient_seat'
+  void misspelled
 
   const startTime = new Date(Date.now() + 86400_000).toISOString()
   const created = await admin.POST('/admin/shows', {

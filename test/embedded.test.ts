@@ -1,9 +1,10 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { tmpdir, userInfo } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { loadConfig } from '../src/config.ts'
 import { createDatabase } from '../src/db/database.ts'
+import { closedFolderOnPath, EmbeddedDatabaseError } from '../src/db/embedded.ts'
 import { pendingMigrations } from '../src/db/migrations.ts'
 import { resolveDatabase } from '../src/database-setup.ts'
 import { createBookingEngine } from '../src/engine/index.ts'
@@ -36,4 +37,15 @@ t.test('a configured database is used as it is', async (t) => {
   const target = await resolveDatabase(loadConfig({ DATABASE_URL: 'postgres://app@db.internal/booking' }, false))
   t.same({ url: target.url, embedded: target.embedded }, { url: 'postgres://app@db.internal/booking', embedded: false })
   await target.stop()
+})
+
+t.test('as root, a data folder the postgres user cannot enter stops the start at once with one line saying what to do', { skip: userInfo().uid === 0 ? false : 'only root runs PostgreSQL as another user' }, async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'booking-private-'))
+  t.teardown(async () => await rm(dir, { recursive: true, force: true }))
+  // mkdtemp makes it mode 700, as /root is.
+  t.equal(closedFolderOnPath(dir), dir)
+  await t.rejects(resolveDatabase(loadConfig({}, false), { dataDir: path.join(dir, 'postgres') }), new EmbeddedDatabaseError(
+    `The embedded PostgreSQL runs as the postgres user, who cannot enter ${dir}: run \`chmod o+x ${dir}\`, clone the project into a folder others may enter, or set DATABASE_URL`))
+  await chmod(dir, 0o755)
+  t.equal(closedFolderOnPath(dir), undefined)
 })

@@ -166,7 +166,7 @@ t.test('an unknown or malformed show id answers a 404 problem before any stream'
     const response = await app.inject(`/shows/${id}/events`)
     t.equal(response.statusCode, 404, id)
     t.match(response.headers['content-type'], /^application\/problem\+json/)
-    t.match(response.json(), { status: 404, code: 'show_not_found', type: 'urn:booking-api:problem:show_not_found' })
+    t.match(response.json(), { status: 404, code: 'show_not_found', type: '/problems/show_not_found' })
   }
   t.ok(await drained(app), 'nothing is left subscribed')
 })

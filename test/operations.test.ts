@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parse } from 'yaml'
 import t from 'tap'
 import { buildApp } from '../src/app.ts'
 import { createDatabase } from '../src/db/database.ts'
@@ -42,7 +45,42 @@ t.test('unknown routes answer a problem', async (t) => {
   const response = await app.inject('/nope')
   t.equal(response.statusCode, 404)
   t.match(response.headers['content-type'], /^application\/problem\+json/)
-  t.match(response.json(), { code: 'route_not_found', status: 404, type: 'urn:booking-api:problem:route_not_found' })
+  t.match(response.json(), { code: 'route_not_found', status: 404, type: '/problems/route_not_found' })
+})
+
+t.test('every problem response of the document shows an example of each code it names, with its own status', async (t) => {
+  const { app } = await testApp(t)
+  const document = (await app.inject('/docs/json')).json()
+  let checked = 0
+  for (const [path, operations] of Object.entries<Record<string, { responses: Record<string, { description: string, content?: Record<string, { examples?: Record<string, { value: { code: string, status: number } }> }> }> }>>(document.paths)) {
+    for (const [method, { responses }] of Object.entries(operations)) {
+      for (const [status, response] of Object.entries(responses)) {
+        const media = response.content?.['application/problem+json']
+        if (media === undefined) continue
+        const examples = Object.values(media.examples ?? {})
+        t.ok(examples.length > 0, `${method} ${path} ${status} has examples`)
+        for (const { value } of examples) {
+          t.equal(String(value.status), status, `${method} ${path} ${status}: ${value.code}`)
+          t.match(response.description, value.code)
+          checked++
+        }
+      }
+    }
+  }
+  t.ok(checked > 50)
+})
+
+t.test('openapi.yaml reads the same to a YAML 1.1 reader: no example becomes a date', async (t) => {
+  const text = readFileSync(fileURLToPath(new URL('../openapi.yaml', import.meta.url)), 'utf8')
+  const dates: string[] = []
+  const pending: unknown[] = [parse(text, { version: '1.1' })]
+  while (pending.length > 0) {
+    const value = pending.pop()
+    if (value instanceof Date) dates.push(value.toISOString())
+    else if (value !== null && typeof value === 'object') pending.push(...Object.values(value))
+  }
+  t.same(dates, [])
+  t.same(parse(text, { version: '1.1' }), parse(text), 'YAML 1.1 and 1.2 readers load the same document')
 })
 
 t.test('the OpenAPI document is served at /docs/json', async (t) => {

@@ -2,6 +2,9 @@ import { sql } from 'kysely'
 import { Writable } from 'node:stream'
 import pg from 'pg'
 import t, { type Test } from 'tap'
+import { buildApp } from '../src/app.ts'
+import { createDatabase } from '../src/db/database.ts'
+import { loggerOptions } from '../src/logging.ts'
 import { admin, createShow, hold, sleep, testApp } from './helpers/app.ts'
 import { keepBookingsOut } from './helpers/database.ts'
 
@@ -166,4 +169,28 @@ t.test('behind a trusted proxy the client is the address it forwards, and only t
   const other = await createShow(direct, { total_seats: 10 })
   t.equal((await hold(direct, { show_id: other.id, quantity: 1 }, forwardedFrom('203.0.113.1'))).statusCode, 201)
   t.equal((await hold(direct, { show_id: other.id, quantity: 1 }, forwardedFrom('203.0.113.2'))).statusCode, 429, 'without TRUST_PROXY a forged header changes nothing')
+})
+
+t.test('a database outage is logged as a warning now and then, without a stack; a real 500 as an error with one', async (t) => {
+  const lines: Array<{ level: number, msg: string, err?: { stack?: string }, unloggedSinceLast?: number }> = []
+  const stream = new Writable({ write (chunk, _encoding, done) { lines.push(JSON.parse(String(chunk))); done() } })
+  const { db } = createDatabase({ url: 'postgres://nobody@127.0.0.1:9/none', timeouts: { connect: 500 } })
+  t.teardown(async () => await db.destroy())
+  const app = await buildApp({
+    db, adminToken: 'x'.repeat(32), engine: { holdSeconds: 120, maxSeatsPerBooking: 10, maxSeatsPerShow: 1000 }, pendingMigrations: async () => [], logger: loggerOptions('info', stream)
+  })
+  app.get('/fails', async () => { throw new Error('a bug') })
+  t.teardown(async () => await app.close())
+
+  for (let i = 0; i < 40; i++) t.equal((await app.inject('/shows')).statusCode, 503)
+  const warnings = lines.filter((line) => line.level === 40)
+  t.equal(warnings.length, 1, 'one warning for 40 answers')
+  t.match(warnings[0], { msg: /database is not answering/, unloggedSinceLast: 0 })
+  t.notOk(JSON.stringify(lines).includes('"stack"'), 'no stack')
+  t.same(lines.filter((line) => line.level >= 50), [], 'no error line')
+
+  t.equal((await app.inject('/fails')).statusCode, 500)
+  const errors = lines.filter((line) => line.level >= 50)
+  t.equal(errors.length, 1)
+  t.match(errors[0]?.err?.stack, /a bug/)
 })

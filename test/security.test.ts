@@ -1,4 +1,6 @@
+import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
+import { connect, type AddressInfo, type Socket } from 'node:net'
 import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -79,6 +81,50 @@ t.test('CORS: no cross-origin access unless CORS_ORIGINS lists the origin', asyn
   t.equal(other.headers['access-control-allow-origin'], undefined, 'other origins get nothing')
   const simple = await app.inject({ url: '/health', headers: { origin: 'https://tickets.example.com' } })
   t.equal(simple.headers['access-control-allow-origin'], 'https://tickets.example.com')
+  for (const headers of [{}, { origin: 'https://tickets.example.com' }]) {
+    const incomplete = await app.inject({ method: 'OPTIONS', url: '/bookings', headers })
+    t.equal(incomplete.statusCode, 400, 'an incomplete preflight')
+    t.equal(incomplete.headers['content-type'], 'application/problem+json; charset=utf-8')
+    t.match(incomplete.json(), { code: 'bad_request' })
+  }
+})
+
+/** Sends `head` as the request's bytes and reads the answer until the server closes the connection. */
+async function rawRequest (port: number, head: string): Promise<{ status: number, contentType: string | undefined, body: string }> {
+  const socket = connect(port, '127.0.0.1')
+  socket.end(head)
+  const chunks: Buffer[] = []
+  for await (const chunk of socket) chunks.push(chunk as Buffer)
+  const [headers = '', body = ''] = Buffer.concat(chunks).toString().split('\r\n\r\n')
+  return { status: Number(headers.split(' ')[1]), contentType: /content-type: (.*)/i.exec(headers)?.[1], body }
+}
+
+t.test('requests Node refuses before routing are answered as problems too', async (t) => {
+  const { app } = await testApp(t)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as AddressInfo).port
+  const cases = [
+    { name: 'headers over 16 KiB', head: `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17_000)}\r\n\r\n`, status: 431, code: 'headers_too_large' },
+    { name: 'a control byte in a header', head: 'GET /health HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n', status: 400, code: 'bad_request' },
+    { name: 'an unknown method', head: 'FETCH /health HTTP/1.1\r\nHost: x\r\n\r\n', status: 400, code: 'bad_request' }
+  ]
+  for (const { name, head, status, code } of cases) {
+    const answer = await rawRequest(port, head)
+    t.equal(answer.status, status, name)
+    t.equal(answer.contentType, 'application/problem+json', name)
+    t.match(JSON.parse(answer.body), { status, code, type: String, title: String, detail: String }, name)
+  }
+
+  // Node raises the request timeout (30 s) as a client error on the connection; the same answer follows.
+  const socket = connect(port, '127.0.0.1')
+  const server = await once(app.server, 'connection') as [Socket]
+  const chunks: Buffer[] = []
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+  app.server.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), server[0])
+  await once(socket, 'close')
+  const text = Buffer.concat(chunks).toString()
+  t.match(text, /^HTTP\/1.1 408 Request Timeout\r\n/)
+  t.match(JSON.parse(text.split('\r\n\r\n')[1] ?? ''), { status: 408, code: 'request_timeout' })
 })
 
 t.test('tokens and database passwords never reach the logs, even at trace level', async (t) => {

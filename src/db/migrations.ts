@@ -15,20 +15,21 @@ export function shippedMigrationVersions (): string[] {
     .sort()
 }
 
-/** dbmate's driver insists on TLS unless told otherwise; pg does not. Say it explicitly. */
-export function dbmateUrl (url: string): string {
+/** dbmate's driver insists on TLS unless told otherwise; pg does not. Say it explicitly, as PGSSL does. */
+export function dbmateUrl (url: string, ssl = false): string {
   const parsed = new URL(url)
-  if (!parsed.searchParams.has('sslmode')) parsed.searchParams.set('sslmode', 'disable')
+  if (!parsed.searchParams.has('sslmode')) parsed.searchParams.set('sslmode', ssl ? 'require' : 'disable')
   return parsed.toString()
 }
 
 /**
- * Runs dbmate against `url`. The schema file is not rewritten here: that is `make schema`'s job,
- * so that migrating a production database never touches the working tree.
+ * Runs dbmate against `url` (over TLS when `ssl`, unless the URL's sslmode says otherwise). The
+ * schema file is not rewritten here: that is `make schema`'s job, so that migrating a production
+ * database never touches the working tree.
  */
-export async function dbmate (url: string, args: string[], onOutput: (line: string) => void = () => {}): Promise<void> {
+export async function dbmate (url: string, args: string[], onOutput: (line: string) => void = () => {}, ssl = false): Promise<void> {
   const child = spawn(resolveBinary(), ['--migrations-dir', migrationsDir, '--no-dump-schema', ...args], {
-    env: { ...process.env, DATABASE_URL: dbmateUrl(url) },
+    env: { ...process.env, DATABASE_URL: dbmateUrl(url, ssl) },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
@@ -42,7 +43,7 @@ export async function dbmate (url: string, args: string[], onOutput: (line: stri
     child.once('error', reject)
     child.once('close', resolve)
   })
-  if (code !== 0) throw new Error(`dbmate ${args.join(' ')} failed: ${output.trim()}`)
+  if (code !== 0) throw new Error(`dbmate ${args.join(' ')} failed${output.trim() === '' ? '' : `: ${output.trim()}`}`)
 }
 
 /** Migrations shipped with this build that the database has not applied (all of them on a blank database). */

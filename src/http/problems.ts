@@ -1,41 +1,23 @@
 import type { FastifyError, FastifyReply } from 'fastify'
-import type { Problem } from '../../api/index.ts'
+import { maxProblemErrors, problemCatalogue, type Problem, type ProblemCode } from '../../api/index.ts'
 import { EngineError, type EngineErrorCode } from '../engine/index.ts'
 
 export const problemContentType = 'application/problem+json'
 
-const titles: Record<string, string> = {
-  validation_failed: 'The request is not valid',
-  unauthorized: 'Missing or wrong admin token',
-  show_not_found: 'No such show',
-  booking_not_found: 'No such booking',
-  insufficient_seats: 'Not enough free seats',
-  seats_unavailable: 'Some of those seats are not free',
-  sales_closed: 'Sales for this show are closed',
-  hold_expired: 'The hold has expired',
-  booking_cancelled: 'The booking was cancelled',
-  idempotency_key_reused: 'Idempotency-Key reused with another request',
-  idempotency_key_in_use: 'A request with this Idempotency-Key is still running',
-  route_not_found: 'No such route',
-  method_not_allowed: 'Method not allowed',
-  payload_too_large: 'The request body is too large',
-  unsupported_media_type: 'Unsupported content type',
-  service_unavailable: 'The service is unavailable for a moment',
-  overloaded: 'The service is overloaded',
-  rate_limited: 'Too many requests',
-  uri_too_long: 'The URL is too long',
-  bad_request: 'The request cannot be served',
-  internal_error: 'Internal error'
-}
 
-export function problem (status: number, code: string, detail: string, extra: Partial<Problem> = {}): Problem {
-  return { type: `urn:booking-api:problem:${code}`, title: titles[code] ?? code, status, detail, code, ...extra }
+/** The page that describes a problem code, relative to the service (GET /problems/{code}). */
+export const problemPage = (code: ProblemCode): string => `/problems/${code}`
+
+export function problem (status: number, code: ProblemCode, detail: string, extra: Partial<Problem> = {}): Problem {
+  return { type: problemPage(code), title: problemCatalogue[code].title, status, detail, code, ...extra }
 }
 
 export async function sendProblem (reply: FastifyReply, body: Problem): Promise<FastifyReply> {
   // Load shedding and rate limiting have set their own Retry-After already.
   if ((body.status === 503 || body.status === 429) && !reply.hasHeader('retry-after')) reply.header('retry-after', '1')
-  return await reply.code(body.status).type(problemContentType).send(body)
+  if (body.status === 401) reply.header('www-authenticate', 'Bearer realm="admin"')
+  const instance = reply.request.url.split('?')[0]
+  return await reply.code(body.status).type(problemContentType).send({ ...body, ...(instance !== undefined && { instance }) })
 }
 
 const engineStatus: Record<EngineErrorCode, number> = {
@@ -92,7 +74,7 @@ function closestBranch (errors: AjvError[]): AjvError[] {
 
 function validationProblem (errors: AjvError[], context: string): Problem {
   const part = partNames[context] ?? context
-  const reported = closestBranch(errors).map((error) => {
+  const reported = closestBranch(errors).slice(0, maxProblemErrors).map((error) => {
     const property = error.params.missingProperty ?? error.params.additionalProperty
     const path = `/${part}${error.instancePath}${typeof property === 'string' ? `/${property}` : ''}`
     const message = error.keyword === 'additionalProperties' ? 'is not a known property' : (error.message ?? 'is not valid')

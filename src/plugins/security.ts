@@ -2,6 +2,7 @@ import cors from '@fastify/cors'
 import helmet from '@fastify/helmet'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { problem, sendProblem } from '../http/problems.ts'
 
 const apiPolicy = "default-src 'none';frame-ancestors 'none'"
 
@@ -25,6 +26,12 @@ export default fp(async function security (app: FastifyInstance, { corsOrigins }
   })
   app.addHook('onRequest', async (_request, reply) => { reply.header('content-security-policy', apiPolicy) })
   if (corsOrigins.length === 0) return
+  // @fastify/cors refuses a preflight without these headers as text/plain; here it is a problem.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method === 'OPTIONS' && (request.headers.origin === undefined || request.headers['access-control-request-method'] === undefined)) {
+      return await sendProblem(reply, problem(400, 'bad_request', 'A CORS preflight needs Origin and Access-Control-Request-Method'))
+    }
+  })
   await app.register(cors, {
     origin: corsOrigins,
     methods: ['GET', 'POST'],

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { BookingListQuery, BookingPage, CreateShowRequest, IdParams, PageQuery, Show, ShowWithStatsPage } from '../../api/index.ts'
 import type { BookingEngine } from '../engine/index.ts'
-import { bodyProblems, databaseProblems, jsonResponse, problemResponse, rateLimitProblems, validationFailed } from '../http/responses.ts'
+import { bodyProblems, createdResponse, databaseProblems, jsonResponse, problemResponse, rateLimitProblems, validationFailed } from '../http/responses.ts'
 
 const unauthorized = problemResponse('unauthorized: missing or wrong `Authorization: Bearer <ADMIN_TOKEN>`')
 const security = [{ adminToken: [] }]
@@ -22,14 +22,17 @@ const admin: FastifyPluginAsyncTypebox<{ engine: BookingEngine, adminToken: stri
       security,
       body: Type.Ref(CreateShowRequest),
       response: {
-        201: jsonResponse(Type.Ref(Show), 'The new show'),
+        201: createdResponse(Type.Ref(Show), 'The new show', '/shows/{id}'),
         ...bodyProblems,
         401: unauthorized,
         ...rateLimitProblems,
         ...databaseProblems
       }
     }
-  }, async (request, reply) => await reply.code(201).send(await engine.createShow(request.body as CreateShowRequest)))
+  }, async (request, reply) => {
+    const show = await engine.createShow(request.body as CreateShowRequest)
+    return await reply.code(201).header('location', `/shows/${show.id}`).send(show)
+  })
 
   app.get('/admin/shows', {
     schema: {

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { Booking, CreateBookingRequest, IdempotencyHeaders, IdParams } from '../../api/index.ts'
+import { Booking, CreateBookingRequest, EmptyRequest, IdempotencyHeaders, IdParams } from '../../api/index.ts'
 import type { BookingEngine, HoldRequest } from '../engine/index.ts'
-import { bodyProblems, databaseProblems, jsonResponse, problemResponse, rateLimitProblems } from '../http/responses.ts'
+import { bodyProblems, createdResponse, databaseProblems, jsonResponse, problemResponse, rateLimitProblems } from '../http/responses.ts'
 
 const bookingNotFound = problemResponse('booking_not_found: no booking with this id (a malformed id too)')
 
@@ -17,7 +17,7 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
       headers: IdempotencyHeaders,
       body: Type.Ref(CreateBookingRequest),
       response: {
-        201: jsonResponse(Type.Ref(Booking), 'The hold: a PENDING booking'),
+        201: createdResponse(Type.Ref(Booking), 'The hold: a PENDING booking', '/bookings/{id}'),
         ...bodyProblems,
         404: problemResponse('show_not_found: no show with this show_id'),
         409: problemResponse('insufficient_seats (with `available`), seats_unavailable (with `unavailable`), sales_closed (the show has started), or idempotency_key_in_use'),
@@ -32,7 +32,7 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
       ? { showId: body.show_id, quantity: body.quantity }
       : { showId: body.show_id, labels: body.seats }
     const booking = await engine.hold(hold, request.headers['idempotency-key'])
-    return await reply.code(201).send(booking)
+    return await reply.code(201).header('location', `/bookings/${booking.id}`).send(booking)
   })
 
   app.get('/bookings/:id', {
@@ -53,6 +53,7 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
       security: [],
       summary: 'Confirm a hold: its seats become BOOKED (200 again when already confirmed)',
       params: IdParams,
+      body: Type.Ref(EmptyRequest),
       response: {
         200: jsonResponse(Type.Ref(Booking), 'The CONFIRMED booking'),
         ...bodyProblems,
@@ -70,6 +71,7 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
       security: [],
       summary: 'Cancel a hold or a confirmed booking: its seats are free at once (200 again when already cancelled)',
       params: IdParams,
+      body: Type.Ref(EmptyRequest),
       response: {
         200: jsonResponse(Type.Ref(Booking), 'The CANCELLED booking'),
         ...bodyProblems,

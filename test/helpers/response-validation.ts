@@ -4,6 +4,8 @@ import type { FastifyInstance } from 'fastify'
 import { components } from '../../api/index.ts'
 
 interface DocumentedResponse {
+  /** 'null' for an answer without a body (a 304). */
+  type?: string
   content?: Record<string, { schema: object }>
 }
 
@@ -24,6 +26,10 @@ export function validateResponses (app: FastifyInstance, report: (problem: strin
     const documented = responses[String(reply.statusCode)]
     if (documented === undefined) {
       report(`${where}, a status its route does not document`)
+      return payload
+    }
+    if (documented.type === 'null') {
+      if (String(payload ?? '') !== '') report(`${where} with a body, where its route documents none`)
       return payload
     }
     const type = String(reply.getHeader('content-type')).split(';')[0] ?? ''

@@ -1,0 +1,53 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+/**
+ * Every problem `code` the API answers: its status, a title and what it means for a client. The
+ * Problem schema's `code` enum, the titles in answers and the pages at /problems/{code} come from here.
+ */
+export const problemCatalogue = {
+  validation_failed: { status: 400, title: 'The request is not valid', description: 'A body, query or header value does not match the document. `errors` lists each offending value as a JSON Pointer (`/body/quantity`) and a message. Fix the request; retrying it unchanged fails again.' },
+  bad_request: { status: 400, title: 'The request cannot be served', description: 'The request is not one this API can read at all: not valid HTTP, an unknown method, or an incomplete CORS preflight.' },
+  unauthorized: { status: 401, title: 'Missing or wrong admin token', description: 'Admin routes need `Authorization: Bearer <ADMIN_TOKEN>`. The answer carries `WWW-Authenticate: Bearer`.' },
+  show_not_found: { status: 404, title: 'No such show', description: 'No show has this id (a malformed id is simply not found).' },
+  booking_not_found: { status: 404, title: 'No such booking', description: 'No booking has this id (a malformed id is simply not found).' },
+  route_not_found: { status: 404, title: 'No such route', description: 'No route has this path. The document at /docs/json lists every route.' },
+  method_not_allowed: { status: 405, title: 'Method not allowed', description: 'The path exists, but not with this method. The `Allow` header lists the methods it takes.' },
+  request_timeout: { status: 408, title: 'The request took too long to arrive', description: 'The whole request was not received within 30 seconds. The connection is closed.' },
+  insufficient_seats: { status: 409, title: 'Not enough free seats', description: 'Fewer seats are free than `quantity` asks for. `available` is the number that was free when it was decided.' },
+  seats_unavailable: { status: 409, title: 'Some of those seats are not free', description: 'A hold of named seats is all or none; `unavailable` lists the labels that are held, booked or unknown to the show.' },
+  sales_closed: { status: 409, title: 'Sales for this show are closed', description: 'The show has started.' },
+  hold_expired: { status: 409, title: 'The hold has expired', description: 'The hold reached `hold_expires_at` before this confirm or cancel; its seats are free again.' },
+  booking_cancelled: { status: 409, title: 'The booking was cancelled', description: 'A cancelled booking cannot be confirmed.' },
+  idempotency_key_in_use: { status: 409, title: 'A request with this Idempotency-Key is still running', description: 'Another request with this key has not answered yet. Retry after a moment to get its answer.' },
+  payload_too_large: { status: 413, title: 'The request body is too large', description: 'Bodies are at most 64 KiB.' },
+  uri_too_long: { status: 414, title: 'The URL is too long', description: 'A path segment is longer than 1,000 characters.' },
+  unsupported_media_type: { status: 415, title: 'Unsupported content type', description: 'Bodies are `application/json` only.' },
+  idempotency_key_reused: { status: 422, title: 'Idempotency-Key reused with another request', description: 'This key came with another body within 24 hours. Use a new random key for a new request.' },
+  rate_limited: { status: 429, title: 'Too many requests', description: 'This client sent more requests than RATE_LIMIT_* allow. Retry after `Retry-After` seconds.' },
+  headers_too_large: { status: 431, title: 'The request headers are too large', description: 'The request headers are larger than 16 KiB. The connection is closed.' },
+  internal_error: { status: 500, title: 'Internal error', description: 'Something went wrong on the server; it was logged. Nothing half-done is left behind.' },
+  service_unavailable: { status: 503, title: 'The service is unavailable for a moment', description: 'The database is not answering, or the server is shutting down. Retry after `Retry-After` seconds.' },
+  overloaded: { status: 503, title: 'The service is overloaded', description: 'The server is shedding load. Retry after `Retry-After` seconds.' }
+} as const
+
+export const problemCodes = Object.keys(problemCatalogue) as Array<keyof typeof problemCatalogue>
+
+/** The members some codes add, as the examples show them. */
+const exampleExtras: Partial<Record<keyof typeof problemCatalogue, object>> = {
+  validation_failed: { errors: [{ path: '/body/quantity', message: 'must be >= 1' }] },
+  insufficient_seats: { available: 2 },
+  seats_unavailable: { unavailable: ['A2'] }
+}
+
+/** An example answer of a code, for the document. */
+export function problemExample (code: keyof typeof problemCatalogue) {
+  const { status, title, description } = problemCatalogue[code]
+  return { type: `/problems/${code}`, title, status, detail: description.split('. ')[0] ?? description, code, ...exampleExtras[code] }
+}
+
+export const ProblemCode = Type.Union(problemCodes.map((code) => Type.Literal(code)), {
+  $id: 'ProblemCode',
+  title: 'ProblemCode',
+  description: 'Stable snake_case code that clients switch on; /problems/{code} describes each'
+})
+export type ProblemCode = Static<typeof ProblemCode>

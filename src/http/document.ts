@@ -1,0 +1,38 @@
+/** Touches to the generated OpenAPI document that @fastify/swagger cannot express per route. */
+import { problemExample } from '../../api/index.ts'
+import { problemContentType } from './problems.ts'
+
+interface Operation {
+  requestBody?: { required?: boolean, content?: Record<string, { schema?: { $ref?: string } }> }
+  responses?: Record<string, unknown>
+}
+
+const operationsOf = (document: { paths?: object }): Operation[] =>
+  (Object.values(document.paths ?? {}) as Array<Record<string, Operation>>).flatMap((operations) => Object.values(operations))
+
+const emptyRequest = '#/components/schemas/EmptyRequest'
+
+/** @fastify/swagger marks every body required; a route whose body is EmptyRequest takes none. */
+function optionalEmptyBodies (document: { paths?: object }): void {
+  for (const operation of operationsOf(document)) {
+    const body = operation.requestBody
+    if (body !== undefined && Object.values(body.content ?? {}).every((media) => media.schema?.$ref === emptyRequest)) body.required = false
+  }
+}
+
+/** The error handler can end any request in a 500 internal_error problem; the document says so once per operation. */
+function anyOperationMayFail (document: { paths?: object }): void {
+  const internalError = {
+    description: 'internal_error: something went wrong on the server; it was logged',
+    content: { [problemContentType]: { schema: { $ref: '#/components/schemas/Problem' }, examples: { internal_error: { summary: 'internal_error', value: problemExample('internal_error') } } } }
+  }
+  for (const operation of operationsOf(document)) operation.responses = { ...operation.responses, 500: internalError }
+}
+
+/** The generated document, finished: the touches above, and its servers marked public (OWASP API9). */
+export function finishDocument<T extends { paths?: object, servers?: object[] }> (document: T): T {
+  optionalEmptyBodies(document)
+  anyOperationMayFail(document)
+  for (const server of document.servers ?? []) Object.assign(server, { 'x-internal': false })
+  return document
+}
