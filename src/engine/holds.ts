@@ -79,18 +79,19 @@ function claimPicked (showId: string, holdSeconds: number, freeLabels: RawBuilde
 
 /**
  * Seats whose hold has lapsed but which the sweep has not released yet, for the skip-locked pass:
- * the `sum(q) + 32` that lapsed first, found in that order through seats_held_idx, so the cost is
- * that of the holds asked for, however many seats have lapsed. They are locked in seat order, as
- * every writer locks seats. The picked ones are taken; the statement releases the others, so they
- * rejoin seats_free_idx in seat order: a burst of lapsed seats is worked off a few dozen at a time
- * and quantity holds keep getting the lowest free seats.
+ * the `sum(q)` that lapsed first, found in that order through seats_held_idx, so the cost is that
+ * of the holds asked for, however many seats have lapsed. They are locked in seat order, as every
+ * writer locks seats. The picked ones are taken; the statement releases the others (lower free
+ * seats were picked instead), so they rejoin seats_free_idx in seat order and later holds find
+ * them there. (Reading more than `sum(q)` to release more at once cost a quarter of the holds/s
+ * of a sale on lapsed seats in `make bench`.)
  */
 const oldestLapsed = (showId: string) => sql`lapsed AS (
     SELECT s.seat_no, s.label FROM (
       SELECT hold_expires_at, seat_no FROM seats
       WHERE show_id = ${showId} AND hold_expires_at <= statement_timestamp() AND EXISTS (SELECT FROM show)
       ORDER BY hold_expires_at, seat_no
-      LIMIT (SELECT sum(q) FROM asked) + 32
+      LIMIT (SELECT sum(q) FROM asked)
     ) AS oldest
     -- The whole key of seats_held_idx: one entry a seat. A seat taken, released or confirmed
     -- since (its hold's end changed) fails the re-check made under the lock, and is passed over.
