@@ -6,7 +6,7 @@ import { shutdownMessage } from './cluster.ts'
 import type { Config } from './config.ts'
 import type { DatabaseTarget } from './database-setup.ts'
 import { createDatabase, poolStats } from './db/database.ts'
-import { pendingMigrations } from './db/migrations.ts'
+import { readinessCheck } from './db/readiness.ts'
 import { startExpiryJob } from './engine/expiry-job.ts'
 import { loggerOptions } from './logging.ts'
 
@@ -44,7 +44,7 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
       maxSeatsPerShow: config.MAX_SEATS_PER_SHOW,
       maxSeatsPerBooking: config.MAX_SEATS_PER_BOOKING
     },
-    pendingMigrations: async () => await pendingMigrations(probe.db),
+    pendingMigrations: readinessCheck(probe.db),
     poolStats: () => poolStats(pool),
     http: {
       corsOrigins: config.CORS_ORIGINS,

@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
+import { sql } from 'kysely'
 import t from 'tap'
 import { buildApp } from '../src/app.ts'
 import { createDatabase } from '../src/db/database.ts'
 import { dbmate, pendingMigrations, shippedMigrationVersions } from '../src/db/migrations.ts'
-import { adminToken, testApp } from './helpers/app.ts'
+import { readinessCheck } from '../src/db/readiness.ts'
+import { adminToken, sleep, testApp } from './helpers/app.ts'
 import { freshDatabaseUrl } from './helpers/database.ts'
 
 const engine = { holdSeconds: 120, maxSeatsPerBooking: 10, maxSeatsPerShow: 100_000 }
@@ -107,4 +109,18 @@ t.test('while draining for a shutdown, requests are still served but /ready says
   t.equal(health.statusCode, 200, 'the process is still alive')
   t.equal(health.headers.connection, 'close', 'keep-alive clients move on')
   t.equal((await app.inject('/shows')).statusCode, 200, 'requests are still served')
+})
+
+t.test('the readiness check remembers a ready database for a second, and never a failure', async (t) => {
+  const { db } = await testApp(t)
+  const check = readinessCheck(db, 1_000)
+  t.same(await check(), [], 'ready')
+  // The database no longer shows its migrations: a second ago it was ready, so it still is.
+  await sql`ALTER TABLE schema_migrations RENAME TO schema_migrations_gone`.execute(db)
+  t.same(await Promise.all([check(), check()]), [[], []], 'within the second, without a query')
+  await sleep(1_100)
+  t.same(await check(), shippedMigrationVersions(), 'after it, the database is asked again')
+  t.same(await check(), shippedMigrationVersions(), 'and a database that is not ready is not remembered')
+  await sql`ALTER TABLE schema_migrations_gone RENAME TO schema_migrations`.execute(db)
+  t.same(await check(), [], 'ready again once the database answers')
 })
