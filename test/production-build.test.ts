@@ -5,6 +5,7 @@ import { builtinModules } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import ts from 'typescript'
 import { freshDatabaseUrl } from './helpers/database.ts'
 import { startServerProcess } from './helpers/server-process.ts'
 
@@ -27,14 +28,16 @@ t.test('the build imports production dependencies only', async (t) => {
   const files = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.js'))
   t.ok(files.includes(path.join('src', 'server.js')) && files.includes(path.join('scripts', 'migrate.js')), 'the server and the migration command are built')
   const imported = new Set<string>()
+  const notJavaScript: string[] = []
   for (const file of files) {
-    const source = readFileSync(path.join(dist, file), 'utf8')
-    for (const match of source.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
-      const specifier = match[1] ?? ''
-      if (specifier.startsWith('.')) t.match(specifier, /\.js(on)?$/, `${file} imports ${specifier} as JavaScript`)
-      else if (!specifier.startsWith('node:') && !builtinModules.includes(specifier)) imported.add(packageOf(specifier))
+    for (const { fileName: specifier } of ts.preProcessFile(readFileSync(path.join(dist, file), 'utf8'), true, true).importedFiles) {
+      if (specifier.startsWith('.')) {
+        if (!/\.js(on)?$/.test(specifier)) notJavaScript.push(`${file}: ${specifier}`)
+      } else if (!specifier.startsWith('node:') && !builtinModules.includes(specifier)) imported.add(packageOf(specifier))
     }
   }
+  t.same(notJavaScript, [], 'relative imports name the built .js files')
+  t.ok(imported.has('fastify'), 'the imports are found')
   t.same([...imported].filter((name) => dependencies[name] === undefined), [], 'every package imported is in dependencies')
 })
 
