@@ -13,8 +13,10 @@ FROM node:24-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Install scripts only fetch a second Node (the `node` package, for machines with an older one)
-# and prepare the embedded PostgreSQL; the image has Node 24 and is given a database.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+# and prepare the embedded PostgreSQL; the image has Node 24 and is given a database. npm install
+# (from the lock file) rather than npm ci, which refuses a lock file without other platforms'
+# optional dbmate binaries, which this one is.
+RUN npm install --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 USER node
 ENV HOST=0.0.0.0 PORT=3000

@@ -18,7 +18,7 @@ t.teardown(() => { rmSync(dist, { recursive: true, force: true }) })
 const { NODE_OPTIONS: _options, NODE_V8_COVERAGE: _coverage, DATABASE_URL: _url, PGHOST: _host, ...env } = process.env
 
 const build = spawnSync('make', ['--no-print-directory', 'build', `DIST=${dist}`], { cwd: projectDir, env, encoding: 'utf8', timeout: 120_000 })
-t.equal(build.status, 0, `make build: ${build.stdout}${build.stderr}`)
+t.equal(build.status, 0, 'make build', { output: build.stdout + build.stderr })
 
 /** The package a bare specifier names: `@scope/name` or `name`. */
 const packageOf = (specifier: string): string => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/')
@@ -44,7 +44,7 @@ t.test('the build imports production dependencies only', async (t) => {
 t.test('the built migration command migrates a blank database, and the built server serves from it', async (t) => {
   const url = await freshDatabaseUrl({ migrated: false })
   const migrate = spawnSync(process.execPath, [path.join(dist, 'scripts', 'migrate.js'), 'up'], { env: { ...env, DATABASE_URL: url }, encoding: 'utf8', timeout: 60_000 })
-  t.equal(migrate.status, 0, `${migrate.stdout}${migrate.stderr}`)
+  t.equal(migrate.status, 0, 'the built migration command', { output: migrate.stdout + migrate.stderr })
 
   const token = 'production-build-admin-token-0123456789'
   const server = await startServerProcess(t, { databaseUrl: url, nodeArgs: [path.join(dist, 'src', 'server.js')], env: { ADMIN_TOKEN: token, LOG_LEVEL: 'warn' } })
@@ -54,7 +54,7 @@ t.test('the built migration command migrates a blank database, and the built ser
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     body: JSON.stringify({ name: 'Built', start_time: new Date(Date.now() + 3600_000).toISOString(), total_seats: 10 })
   })
-  t.equal(created.status, 201)
+  t.equal(created.status, 201, 'a show')
   const show = await created.json() as { id: string }
   const hold = await fetch(`${server.url}/bookings`, {
     method: 'POST',
@@ -62,7 +62,7 @@ t.test('the built migration command migrates a blank database, and the built ser
     body: JSON.stringify({ show_id: show.id, quantity: 2 })
   })
   t.equal(hold.status, 201, 'a hold')
-  t.match(await hold.json(), { status: 'PENDING', seats: [String, String] })
+  t.match(await hold.json(), { status: 'PENDING', seats: [String, String] }, 'two seats held')
 
   server.kill('SIGTERM')
   t.same(await server.waitForExit(10_000), { code: 0, signal: null }, 'it stops cleanly on SIGTERM')
