@@ -14,7 +14,7 @@ TSX := node --import tsx
 SERVER_NODE_FLAGS := --max-semi-space-size=4 --max-old-space-size=512
 DBMATE := npx dbmate --migrations-dir db/migrations
 
-.PHONY: help install start test migrate rollback status new-migration codegen openapi client lint-openapi generate check-generated typecheck bench explain-hold clean
+.PHONY: help install build start-prod migrate-prod start test migrate rollback status new-migration codegen openapi client lint-openapi generate check-generated typecheck bench explain-hold clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-16s %s\n", $$1, $$2 }'
@@ -27,6 +27,22 @@ install: node_modules/.installed ## Install dependencies from package-lock.json 
 
 start: install ## Serve the API on HOST:PORT (0.0.0.0:3000); embedded PostgreSQL when no database is configured
 	node $(SERVER_NODE_FLAGS) --import tsx src/server.ts
+
+# What a production host runs: plain JavaScript in dist/ (the server, the migration command, the
+# migrations they apply, the package.json the server reads its version from), started with
+# production dependencies only. The embedded database's data under dist/.data survives a rebuild.
+DIST := dist
+
+build: install ## Compile the server and the migration command to JavaScript in dist/ (tsconfig.build.json)
+	rm -rf $(DIST)/src $(DIST)/api $(DIST)/scripts $(DIST)/db
+	npx tsc -p tsconfig.build.json --outDir $(DIST)
+	mkdir -p $(DIST)/db && cp -R db/migrations $(DIST)/db/
+
+start-prod: ## Serve the built API (make build first); needs only production dependencies
+	node $(SERVER_NODE_FLAGS) $(DIST)/src/server.js
+
+migrate-prod: ## Apply pending migrations with the built command (make build first)
+	node $(DIST)/scripts/migrate.js up
 
 test: install ## Run the tests (TEST_DATABASE_URL, else testcontainers, else embedded PostgreSQL)
 	$(TSX) scripts/test.ts
@@ -74,5 +90,5 @@ bench: install ## Load-test the API and its database (BENCH_SCALE, BENCH_SECONDS
 explain-hold: install ## EXPLAIN (ANALYZE, BUFFERS) of the hold statement on a show whose first half has lapsed unswept
 	$(TSX) scripts/explain-hold.ts
 
-clean: ## Remove the embedded database and test output (not node_modules)
-	rm -rf .data .tap
+clean: ## Remove the embedded database, the build and test output (not node_modules)
+	rm -rf .data .tap dist

@@ -503,6 +503,7 @@ export interface components {
              * @example 500
              */
             total_seats: number;
+            rows?: never;
         };
         /**
          * CreateRowsShowRequest
@@ -535,6 +536,7 @@ export interface components {
             start_time: string;
             /** @description Seats labelled row then number (A1..A20); the total is the sum and obeys MAX_SEATS_PER_SHOW */
             rows: components["schemas"]["SeatRow"][];
+            total_seats?: never;
         };
         /**
          * CreateShowRequest
@@ -634,6 +636,7 @@ export interface components {
              * @example 2
              */
             quantity: number;
+            seats?: never;
         };
         /**
          * HoldBySeatsRequest
@@ -660,6 +663,7 @@ export interface components {
              *     ]
              */
             seats: string[];
+            quantity?: never;
         };
         /**
          * CreateBookingRequest

@@ -19,6 +19,8 @@ export interface ServerProcessOptions {
   port?: number
   /** How long the server may take to start listening; 30 s by default. */
   startTimeoutMs?: number
+  /** Node's arguments that start the server: the sources through tsx by default. */
+  nodeArgs?: string[]
 }
 
 export interface ServerProcess {
@@ -82,12 +84,13 @@ async function waitUntilListening (server: ServerProcess, timeoutMs: number): Pr
 }
 
 /**
- * Spawns `src/server.ts` as a real process (`node --import=tsx`) on 127.0.0.1 and waits until it
- * listens. It is SIGKILLed when `t` ends, whatever happened, so a failing test leaves no server.
+ * Spawns `src/server.ts` as a real process (`node --import=tsx`, unless `nodeArgs` say otherwise)
+ * on 127.0.0.1 and waits until it listens. It is SIGKILLed when `t` ends, whatever happened, so a
+ * failing test leaves no server.
  */
 export async function startServerProcess (t: Test, options: ServerProcessOptions): Promise<ServerProcess> {
   const port = options.port ?? await freePort()
-  const child = spawn(process.execPath, ['--import=tsx', serverPath], {
+  const child = spawn(process.execPath, options.nodeArgs ?? ['--import=tsx', serverPath], {
     env: childEnv(options, port),
     stdio: ['ignore', 'pipe', 'pipe']
   })
