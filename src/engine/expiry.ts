@@ -8,7 +8,7 @@ const count = sql<number>`count(*)::int`
  * Writes EXPIRED on one batch of lapsed holds and lets go of the seats they still hold. Readers
  * already treat these holds as expired; this is housekeeping that keeps indexes and counts small.
  * SKIP LOCKED lets any number of processes sweep at once without touching the same booking, and
- * a booking being confirmed, cancelled or extended (row locked) is left for the next sweep, which
+ * a booking being confirmed or cancelled (row locked) is left for the next sweep, which
  * will see its outcome. The seats are locked in seat order, as every writer locks them.
  */
 const sweepBatch = (db: Database, batchSize: number) => db
