@@ -2,7 +2,7 @@
  * `make explain-hold`: the hold statement's plan while seats lapse. On a fresh database (found like
  * the tests find theirs) it creates a show of EXPLAIN_SEATS seats (100,000), holds the first half
  * with a ten-second window, lets those holds lapse unswept, then prints EXPLAIN (ANALYZE, BUFFERS)
- * of the skip-locked hold statement for a batch of 64 holds of 2 seats, rolled back: what every
+ * of the skip-locked seat search for a batch of 64 holds of 2 seats, rolled back: what every
  * hold of the show costs until the sweep runs. docs/design.md shows its output.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -10,7 +10,7 @@ import { sql } from 'kysely'
 import { createDatabase, dropDatabase, ensureDatabase, withDatabaseName } from '../src/db/database.ts'
 import { dbmate } from '../src/db/migrations.ts'
 import { createBookingEngine } from '../src/engine/index.ts'
-import { holdStatement } from '../src/engine/holds.ts'
+import { pickSeats } from '../src/engine/hold-statements.ts'
 import { startTestServer } from '../test/helpers/postgres-server.ts'
 
 const seats = Number(process.env.EXPLAIN_SEATS ?? 100_000)
@@ -29,7 +29,8 @@ try {
   for (let held = perHold; held < seats / 2; held += perHold) last = await engine.hold({ showId: show.id, quantity: perHold })
   await sleep(Date.parse(last.hold_expires_at) - Date.now() + 500)
   await sql`ANALYZE seats`.execute(db)
-  const statement = holdStatement(show.id, Array(64).fill(2), 120, false)
+  // The seats for a batch of 64 holds of 2: the statement whose cost lapsed seats could grow.
+  const statement = pickSeats(db, show.id, 128, 'skip-locked')
   // EXPLAIN ANALYZE runs the statement: in a transaction that is rolled back, the seats stay lapsed.
   const rolledBack = new Error('rolled back')
   let plan: string[] = []

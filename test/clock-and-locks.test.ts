@@ -83,18 +83,20 @@ t.test('a hold decided in its Idempotency-Key\'s transaction sees the seats that
   const { app, url } = await testApp(t, { holdSeconds: 2 })
   const show = await createShow(app, { total_seats: 2 })
   const lapsing = await holdOk(app, { show_id: show.id, seats: ['1'] })
-  // Seat 2 is free but locked for a moment across the end of seat 1's hold: the keyed hold's
-  // batch skips it and comes up short, so the hold is decided in the key's own transaction,
-  // whose first exact pass waits for seat 2 and whose second starts after seat 1's end.
+  // Another session is deciding the key (it holds the key's advisory lock) from before seat 1's
+  // hold ends until after it: the keyed hold's batch leaves the key out, and its own transaction,
+  // begun before the end, waits for that lock and decides only after the end.
+  const key = 'lapse-while-deciding-0001'
   await sleep(untilEnd(lapsing) - 400)
-  const release = await lockSeats(t, url, show.id, ['2'])
-  const holding = hold(app, { show_id: show.id, quantity: 2 }, { 'idempotency-key': 'lapse-while-deciding-0001' })
+  const decider = await session(t, url)
+  await decider.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key])
+  const holding = hold(app, { show_id: show.id, quantity: 2 }, { 'idempotency-key': key })
   await sleep(untilEnd(lapsing) + 300)
-  await release()
+  await decider.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key])
   const held = await holding
-  t.equal(held.statusCode, 201, `both seats are free by the second pass (${held.body})`)
+  t.equal(held.statusCode, 201, `seat 1 is free once its hold has ended (${held.body})`)
   t.same(held.json().seats, ['1', '2'])
-  const replayed = await hold(app, { show_id: show.id, quantity: 2 }, { 'idempotency-key': 'lapse-while-deciding-0001' })
+  const replayed = await hold(app, { show_id: show.id, quantity: 2 }, { 'idempotency-key': key })
   t.equal(replayed.json().id, held.json().id, 'and that is what the key replays')
 })
 

@@ -1,11 +1,10 @@
-import { sql } from 'kysely'
+import { sql, type Compilable } from 'kysely'
 import type { Database } from '../../src/db/database.ts'
-import { holdStatement } from '../../src/engine/holds.ts'
-import { holdSeconds } from './settings.ts'
+import { markSeats, pickSeats } from '../../src/engine/hold-statements.ts'
 
 /**
- * The API's hold statement, as the bench reads its plan and as pgbench runs it for the ceiling:
- * the one module that imports it from the engine.
+ * The plans of the API's hold statements that depend on the show's size: finding the free seats,
+ * and marking the seats taken. The one module of the bench that imports them from the engine.
  */
 
 export interface HoldPlan {
@@ -13,24 +12,12 @@ export interface HoldPlan {
   taken: 'seat by key' | 'reads every seat'
 }
 
-/** The API's hold statement as it runs for one hold of 2 seats, the flash sale's request. */
-export const singleHold = (db: Database, showId: string) => holdStatement(showId, [2], holdSeconds, false).compile(db)
-
 /** A statement parameter as PostgreSQL reads it in text form: arrays as {a,b}. */
-export const textOf = (value: unknown): string => Array.isArray(value) ? `{${value.join(',')}}` : String(value)
+const textOf = (value: unknown): string => Array.isArray(value) ? `{${value.join(',')}}` : String(value)
 
-/**
- * How the planner runs the API's hold statement for this show now. A hold is cheap only when
- * `free` reads seats_free_idx in seat order and `taken` finds each seat by its key; with missing or
- * stale statistics (no ANALYZE since the show was created) it may instead sort every free seat of
- * the show (LockRows keeps the sort from being a bounded top-N) or walk every seat of the show, and
- * each hold then costs milliseconds per thousand seats. Recorded so that a slow figure can be told
- * apart from a slow plan. It is the generic plan, made without knowing the show, which is what the
- * server runs after a statement's first few runs on a connection (the seat total is a subquery for
- * that; see holdStatement in src/engine/holds.ts).
- */
-async function holdPlan (db: Database, showId: string): Promise<HoldPlan> {
-  const compiled = singleHold(db, showId)
+/** The generic plan of `statement`: what the server runs after a statement's first few runs on a connection. */
+async function genericPlan (db: Database, statement: Compilable): Promise<string> {
+  const compiled = statement.compile()
   const args = sql.join(compiled.parameters.map((value) => sql.lit(textOf(value))))
   const rows = await db.transaction().execute(async (trx) => {
     await sql`SET LOCAL plan_cache_mode = force_generic_plan`.execute(trx)
@@ -39,11 +26,24 @@ async function holdPlan (db: Database, showId: string): Promise<HoldPlan> {
     await sql`DEALLOCATE bench_hold`.execute(trx)
     return rows
   })
-  const plan = rows.map((row) => row['QUERY PLAN']).join('\n')
-  const cte = (name: string): string => plan.split(/\n\s*CTE /).find((part) => part.startsWith(`${name}\n`)) ?? ''
+  return rows.map((row) => row['QUERY PLAN']).join('\n')
+}
+
+/**
+ * How the planner runs the API's hold for this show now, for a hold of 2 seats, the flash sale's
+ * request. A hold is cheap only when the free seats are read from seats_free_idx in seat order
+ * and each taken seat is found by its key; with missing or stale statistics (no ANALYZE since the
+ * show was created) it may instead sort every free seat of the show (LockRows keeps the sort from
+ * being a bounded top-N) or walk every seat of the show, and each hold then costs milliseconds
+ * per thousand seats. Recorded so that a slow figure can be told apart from a slow plan.
+ */
+async function holdPlan (db: Database, showId: string): Promise<HoldPlan> {
+  const find = await genericPlan(db, pickSeats(db, showId, 2, 'skip-locked'))
+  const free = find.split(/\n\s*CTE /).find((part) => part.startsWith('free\n')) ?? ''
+  const mark = await genericPlan(db, markSeats(db, showId, [{ seat_no: 1, booking_id: null }], []))
   return {
-    free: /Sort Key/.test(cte('free')) ? 'sorts every free seat' : 'index order',
-    taken: /Index Cond: .*seat_no = /.test(cte('taken')) ? 'seat by key' : 'reads every seat'
+    free: /Sort Key/.test(free) ? 'sorts every free seat' : 'index order',
+    taken: /Index Cond: .*seat_no = /.test(mark) ? 'seat by key' : 'reads every seat'
   }
 }
 

@@ -1,7 +1,9 @@
 import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely'
 import type { Booking, BookingStatus } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
+import { jsonRows } from '../db/json-rows.ts'
 import type { DB } from '../db/types.ts'
+import { createBatchQueue, type BatchQueue } from './batch-queue.ts'
 import { decodeCursor, defaultPageSize, isUuid, toPage } from './cursor.ts'
 import { retryOnDeadlock } from './deadlocks.ts'
 import { EngineError } from './errors.ts'
@@ -92,27 +94,31 @@ export async function listShowBookings (db: Database, showId: string, options: {
 type LiveStatus = 'PENDING' | 'CONFIRMED'
 
 /**
- * The first steps of confirm and cancel: the booking's row locked, then the seats it still holds
- * (when its status is one of `statuses`) locked in seat order, as every writer locks seats, then
- * the clock read. `decided.at` comes after every lock is held, so a hold whose end passed while
- * the statement waited for a lock counts as ended, whatever the statement's or transaction's start.
+ * The first steps of confirm and cancel: the bookings' rows locked in id order, then the seats
+ * they still hold (when their status is one of `statuses`) locked in seat order, as every writer
+ * locks seats, then the clock read. `decided.at` comes after every lock is held, so a hold whose
+ * end passed while the statement waited for a lock counts as ended, whatever the statement's or
+ * transaction's start.
  */
-function lockBooking (db: Database, id: string, statuses: LiveStatus[]) {
+function lockBookings (db: Database, ids: string[], statuses: LiveStatus[]) {
   return db
-    .with('target', (qb) => qb.selectFrom('bookings').selectAll().where('id', '=', id).forUpdate())
+    .with('target', (qb) => qb.selectFrom('bookings').selectAll()
+      // Ids as JSON rows, not an array: see jsonRows.
+      .where('id', 'in', (eb) => eb.selectFrom(jsonRows(ids.map((id) => ({ id })), { id: 'uuid' })).select('h.id'))
+      .orderBy('id')
+      .forUpdate())
     .with('held', (qb) => qb.selectFrom('target')
       .innerJoin('booking_seats as bs', (join) => join.onRef('bs.booking_id', '=', 'target.id').onRef('bs.show_id', '=', 'target.show_id'))
       .innerJoin('seats', (join) => join.onRef('seats.show_id', '=', 'bs.show_id').onRef('seats.seat_no', '=', 'bs.seat_no'))
-      .select(['seats.show_id', 'seats.seat_no'])
+      .select(['seats.show_id', 'seats.seat_no', 'seats.booking_id'])
       .whereRef('seats.booking_id', '=', 'target.id')
       .where('target.status', 'in', statuses)
+      .orderBy('seats.show_id')
       .orderBy('seats.seat_no')
       .forUpdate('seats'))
     // An aggregate over every locked seat: its clock is read once they are all locked.
-    .with('decided', (qb) => qb.selectFrom('held').select((eb) => [
-      sql<Date>`clock_timestamp()`.as('at'),
-      eb.fn.countAll<number>().as('seats_held')
-    ]))
+    .with('decided', (qb) => qb.selectFrom('held').select((eb) => [sql<Date>`clock_timestamp()`.as('at'), eb.fn.countAll<number>().as('seats_locked')]))
+    .with('seats_held', (qb) => qb.selectFrom('held').select((eb) => ['held.booking_id', eb.fn.countAll<number>().as('count')]).groupBy('held.booking_id'))
 }
 
 /** The status at the decision's time: a PENDING hold whose end has passed is EXPIRED. */
@@ -122,29 +128,32 @@ const statusAtDecision = sql<BookingStatus>`
 type Decision = 'confirm' | 'cancel'
 
 /**
- * Confirms or cancels in one statement: the booking and its seats locked (see lockBooking), then,
- * with the clock read under those locks, written only when the booking may still take the change:
- * a confirm when the hold has not ended and still has all its seats, a cancel when the booking is
- * confirmed or its hold has not ended. Confirm, cancel and expiry all need the booking's row lock
- * and read the clock under it, so no two of them both win. Answers the booking as the statement
- * left it, with its status at the decision's time.
+ * Confirms or cancels bookings in one statement: the bookings and their seats locked (see
+ * lockBookings), then, with the clock read under those locks, each written only when it may still
+ * take the change: a confirm when the hold has not ended and still has all its seats, a cancel
+ * when the booking is confirmed or its hold has not ended. Confirm, cancel and expiry all need the
+ * booking's row lock and read the clock under it, so no two of them both win. Answers each
+ * booking as the statement left it, with its status at the decision's time.
  */
-function decisionStatement (db: Database, id: string, decision: Decision) {
+function decisionStatement (db: Database, ids: string[], decision: Decision) {
   const confirm = decision === 'confirm'
-  return lockBooking(db, id, confirm ? ['PENDING'] : ['PENDING', 'CONFIRMED'])
-    .with('decidable', (qb) => qb.selectFrom(['target', 'decided']).select('target.id')
+  return lockBookings(db, ids, confirm ? ['PENDING'] : ['PENDING', 'CONFIRMED'])
+    .with('decidable', (qb) => qb.selectFrom('target')
+      .innerJoin('decided', (join) => join.onTrue())
+      .leftJoin('seats_held', 'seats_held.booking_id', 'target.id')
+      .select('target.id')
       .where((eb) => {
         const live = eb.and([eb('target.status', '=', 'PENDING'), eb('target.hold_expires_at', '>', eb.ref('decided.at'))])
         return confirm
-          ? eb.and([live, eb('target.quantity', '=', eb.ref('decided.seats_held'))])
+          ? eb.and([live, eb('target.quantity', '=', eb.ref('seats_held.count'))])
           : eb.or([live, eb('target.status', '=', 'CONFIRMED')])
       }))
     // A confirmed seat has no hold end; a cancelled one has no holder either.
-    .with('seated', (qb) => qb.updateTable('seats').from('held')
+    .with('seated', (qb) => qb.updateTable('seats').from(['held', 'decidable'])
       .set(confirm ? { hold_expires_at: null } : { booking_id: null, hold_expires_at: null })
       .whereRef('seats.show_id', '=', 'held.show_id')
       .whereRef('seats.seat_no', '=', 'held.seat_no')
-      .where((eb) => eb.exists(eb.selectFrom('decidable').select('decidable.id'))))
+      .whereRef('held.booking_id', '=', 'decidable.id'))
     .with('changed', (qb) => qb.updateTable('bookings').from(['decidable', 'decided'])
       .set((eb) => confirm
         ? { status: 'CONFIRMED', confirmed_at: eb.ref('decided.at') }
@@ -162,15 +171,23 @@ function decisionStatement (db: Database, id: string, decision: Decision) {
     ])
 }
 
-/** The booking after `decision`, or undefined when there is no such booking. */
-async function decide (db: Database, id: string, decision: Decision): Promise<Booking | undefined> {
-  const row = await retryOnDeadlock(async () => await decisionStatement(db, id, decision).executeTakeFirst())
-  return row === undefined ? undefined : toBooking(row)
+/** Each booking after `decision`, in the order of `ids`: undefined where there is no such booking. */
+async function decideBookings (db: Database, ids: string[], decision: Decision): Promise<Array<Booking | undefined>> {
+  const rows = await retryOnDeadlock(async () => await decisionStatement(db, ids, decision).execute())
+  const byId = new Map(rows.map((row) => [row.id, toBooking(row)]))
+  return ids.map((id) => byId.get(id))
 }
 
-export async function confirmBooking (db: Database, id: string): Promise<Booking> {
+/** Confirms go in batches: one queue for all of them, since a booking's id does not tell its show. */
+export type ConfirmBatches = BatchQueue<string, Booking | undefined>
+
+export const createConfirmBatches = (db: Database): ConfirmBatches =>
+  createBatchQueue(async (_, ids: string[]) => await decideBookings(db, ids, 'confirm'))
+
+/** Confirms a PENDING booking whose hold has not ended, in the next batch of confirms. */
+export async function confirmBooking (confirms: ConfirmBatches, id: string): Promise<Booking> {
   if (!isUuid(id)) throw bookingNotFound(id)
-  const booking = await decide(db, id, 'confirm')
+  const booking = await confirms.submit('confirms', id)
   if (booking === undefined) throw bookingNotFound(id)
   switch (booking.status) {
     case 'CONFIRMED': return booking
@@ -182,7 +199,7 @@ export async function confirmBooking (db: Database, id: string): Promise<Booking
 
 export async function cancelBooking (db: Database, id: string): Promise<Booking> {
   if (!isUuid(id)) throw bookingNotFound(id)
-  const booking = await decide(db, id, 'cancel')
+  const [booking] = await decideBookings(db, [id], 'cancel')
   if (booking === undefined) throw bookingNotFound(id)
   switch (booking.status) {
     case 'CANCELLED': return booking

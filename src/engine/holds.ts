@@ -1,247 +1,198 @@
-import { sql, type RawBuilder } from 'kysely'
+import { randomUUID } from 'node:crypto'
 import type { Booking } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
-import { toBooking, type BookingRow } from './bookings.ts'
+import type { BatchQueue } from './batch-queue.ts'
+import { toBooking } from './bookings.ts'
 import { isUuid } from './cursor.ts'
 import { retryOnDeadlock } from './deadlocks.ts'
-import { EngineError } from './errors.ts'
+import { EngineError, invalidInput } from './errors.ts'
+import { insertBookings, listBookingSeats, markSeats, pickLabelledSeats, pickSeats, showStart } from './hold-statements.ts'
+import { claimKeys, decideOnce, requestHash, runOnce, type DecidedKey, type KeyedRequest } from './idempotency.ts'
+import { assignLabels, assignSeats, type Seat } from './seat-assignment.ts'
 
 export type HoldRequest =
   | { showId: string, quantity: number }
   | { showId: string, labels: string[] }
 
-type Nullable<T> = { [K in keyof T]: T[K] | null }
-
-/** What a hold statement answers for each hold it was asked for, in the order they were asked. */
-export interface HoldRow extends Nullable<BookingRow> {
-  /** The hold's place in the statement, from 1. */
-  ord: number
-  /** 1 when the show exists and has not started. */
-  show_open: number
-  /** The free seats the statement found and locked, for all its holds together. */
-  found: number
-  /** Labels of the seats found free, for a hold of labelled seats only. */
-  free_labels: string[] | null
+/** A quantity hold waiting for its show's next batch, with its Idempotency-Key when it has one. */
+export interface BatchedHold {
+  quantity: number
+  keyed?: KeyedRequest
 }
 
 /**
- * `asked`: one row per hold in the statement, with its seat count and the number of seats asked
- * for by the holds before it. The picked seats are handed out in that order, lowest to the first.
+ * What a batch did with one hold: granted it, placed it without finding it enough seats, or left it
+ * out because its key was not claimed (someone else's, settled, or being decided elsewhere).
  */
-const askedFor = (quantities: number[]) => sql`asked AS (
-    SELECT ord::int, q, (sum(q) OVER (ORDER BY ord) - q)::int AS before
-    FROM unnest(${quantities}::int[]) WITH ORDINALITY AS a(q, ord)
-  )`
+export type BatchedOutcome =
+  | { kind: 'granted', booking: Booking }
+  | { kind: 'not granted' }
+  | { kind: 'key not claimed' }
 
-// Hold statements read the clock at their own start, never at their transaction's: a hold decided
-// inside a longer transaction (with an Idempotency-Key) must see the seats that lapsed meanwhile.
-// statement_timestamp() is stable within the statement, so index scans can use it as a bound.
-const openShow = (showId: string) => sql`show AS (SELECT id FROM shows WHERE id = ${showId} AND start_time > statement_timestamp())`
-
-/**
- * The part every hold statement shares. Given `show` (the open show, or no row), `asked` and
- * `picked` (the free seats chosen, locked, numbered `n` from 1 in seat order), it writes a booking
- * for every hold whose seats were all picked, their seat lists and the seats' new holder, in the
- * same statement: a hold gets all its seats or none. Holds are granted in order while the picked
- * seats last, so a short pick leaves the last holds of the statement ungranted.
- */
-function claimPicked (showId: string, holdSeconds: number, freeLabels: RawBuilder<string[] | null>): RawBuilder<HoldRow> {
-  return sql<HoldRow>`
-  granted AS (
-    SELECT ord, q, before, gen_random_uuid() AS id FROM asked
-    WHERE EXISTS (SELECT FROM show) AND before + q <= (SELECT count(*) FROM picked)
-  ), booking AS (
-    INSERT INTO bookings (id, show_id, quantity, created_at, hold_expires_at)
-    SELECT granted.id, show.id, granted.q, statement_timestamp(), statement_timestamp() + make_interval(secs => ${holdSeconds})
-    FROM granted, show
-    RETURNING *
-  ), assigned AS (
-    SELECT granted.id, picked.seat_no FROM granted
-    JOIN picked ON picked.n > granted.before AND picked.n <= granted.before + granted.q
-  ), listed AS (
-    INSERT INTO booking_seats (booking_id, show_id, seat_no)
-    SELECT id, ${showId}, seat_no FROM assigned
-  ), taken AS (
-    UPDATE seats SET booking_id = booking.id, hold_expires_at = booking.hold_expires_at
-    FROM assigned JOIN booking ON booking.id = assigned.id
-    WHERE seats.show_id = ${showId} AND seats.seat_no = assigned.seat_no
-    RETURNING seats.booking_id, seats.seat_no, seats.label
-  )
-  SELECT asked.ord, (SELECT count(*) FROM show)::int AS show_open,
-         (SELECT count(*) FROM picked)::int AS found,
-         ${freeLabels} AS free_labels,
-         b.id, b.show_id, b.status, b.quantity,
-         (SELECT array_agg(taken.label ORDER BY taken.seat_no) FROM taken WHERE taken.booking_id = b.id) AS seats,
-         b.hold_expires_at, b.created_at, b.confirmed_at, b.cancelled_at
-  FROM asked LEFT JOIN granted g ON g.ord = asked.ord LEFT JOIN booking b ON b.id = g.id
-  ORDER BY asked.ord`
+export interface HoldSettings {
+  holdSeconds: number
+  maxSeatsPerBooking: number
 }
 
 /**
- * Seats whose hold has lapsed but which the sweep has not released yet, for the skip-locked pass:
- * the `sum(q)` that lapsed first, found in that order through seats_held_idx, so the cost is that
- * of the holds asked for, however many seats have lapsed. They are locked in seat order, as every
- * writer locks seats. The picked ones are taken; the statement releases the others (lower free
- * seats were picked instead), so they rejoin seats_free_idx in seat order and later holds find
- * them there. (Reading more than `sum(q)` to release more at once cost a quarter of the holds/s
- * of a sale on lapsed seats in `make bench`.)
- */
-const oldestLapsed = (showId: string) => sql`lapsed AS (
-    SELECT s.seat_no, s.label FROM (
-      SELECT hold_expires_at, seat_no FROM seats
-      WHERE show_id = ${showId} AND hold_expires_at <= statement_timestamp() AND EXISTS (SELECT FROM show)
-      ORDER BY hold_expires_at, seat_no
-      LIMIT (SELECT sum(q) FROM asked)
-    ) AS oldest
-    -- The whole key of seats_held_idx: one entry a seat. A seat taken, released or confirmed
-    -- since (its hold's end changed) fails the re-check made under the lock, and is passed over.
-    JOIN seats s ON s.show_id = ${showId} AND s.hold_expires_at = oldest.hold_expires_at AND s.seat_no = oldest.seat_no
-    ORDER BY s.seat_no
-    FOR UPDATE OF s SKIP LOCKED
-  )`
-
-/**
- * Every lapsed seat, lowest first, for the exact pass: each locked one is waited for and
- * re-checked, and the lock is applied below LIMIT, so seats that turn out taken do not count and
- * the next ones are tried. It sorts all lapsed seats of the show; the exact pass runs only when the
- * skip-locked pass came up short. Ordering by seat_no + 0 keeps the planner off the primary key's
- * order, which would walk the show seat by seat.
- */
-const everyLapsed = (showId: string) => sql`lapsed AS (
-    SELECT seat_no, label FROM seats
-    WHERE show_id = ${showId} AND hold_expires_at <= statement_timestamp() AND EXISTS (SELECT FROM show)
-    ORDER BY seat_no + 0
-    LIMIT (SELECT sum(q) FROM asked)
-    FOR UPDATE
-  )`
-
-/** Lapsed seats the skip-locked pass locked but did not pick, given back to the free seats. */
-const releaseUnpicked = (showId: string) => sql`released AS (
-    UPDATE seats SET booking_id = NULL, hold_expires_at = NULL
-    FROM lapsed
-    WHERE seats.show_id = ${showId} AND seats.seat_no = lapsed.seat_no
-      AND lapsed.seat_no NOT IN (SELECT seat_no FROM picked)
-  ), `
-
-/**
- * Holds the lowest free seats for each of `quantities`, in one statement. A seat is free when it
- * has no holder or its hold has lapsed; the two kinds come from two partial indexes, so neither
- * search walks held seats. The seat total is a subquery, not a parameter: with a parameter in its
- * LIMITs PostgreSQL estimated a generic plan as costlier and re-planned every hold; this way one
- * text serves every batch and is planned once per connection.
+ * Places a hold: a PENDING booking of the show's seats that lasts `holdSeconds`; with an
+ * Idempotency-Key, at most once per key and body. In order:
  *
- * With `wait` false, seats locked by other in-flight holds are skipped (SKIP LOCKED): the fast
- * path, where concurrent holds spread over different seats instead of queueing. When that pass
- * comes up short it may only be because other requests had the seats locked for a moment, so the
- * caller retries with `wait` true: each locked seat is waited for and re-checked (the lock is
- * applied below LIMIT, so seats that turn out taken do not count), and a shortfall then is real.
+ * 1. limits: the seat count and the show id;
+ * 2. the batched pass: a quantity hold goes with the other holds of its show in one transaction
+ *    (holdBatch) that claims their keys and skips seats other transactions have locked;
+ * 3. the passes that wait for locked seats (holdWaitingForLocks), when the batch did not grant it
+ *    or it asks for labelled seats: with a key, in the key's own transaction;
+ * 4. the outcome: the booking, or the refusal, which a key records for its retries.
  */
-export function holdStatement (showId: string, quantities: number[], holdSeconds: number, wait: boolean): RawBuilder<HoldRow> {
-  if (quantities.length === 0 || !quantities.every((q) => Number.isSafeInteger(q) && q > 0)) {
-    throw new RangeError(`seat counts must be positive integers, not [${quantities.join(', ')}]`)
-  }
-  return sql<HoldRow>`
-  WITH ${openShow(showId)}, ${askedFor(quantities)}, free AS (
-    -- seat_no + 0 is the order of seats_free_idx, and one no other index offers.
-    SELECT seat_no, label FROM seats
-    WHERE show_id = ${showId} AND booking_id IS NULL AND EXISTS (SELECT FROM show)
-    ORDER BY seat_no + 0
-    LIMIT (SELECT sum(q) FROM asked)
-    ${sql.raw(wait ? 'FOR UPDATE' : 'FOR UPDATE SKIP LOCKED')}
-  ), ${wait ? everyLapsed(showId) : oldestLapsed(showId)}, picked AS (
-    SELECT seat_no, label, row_number() OVER (ORDER BY seat_no) AS n FROM (
-      SELECT seat_no, label FROM free
-      UNION ALL
-      SELECT seat_no, label FROM lapsed
-      ORDER BY seat_no
-      LIMIT (SELECT sum(q) FROM asked)
-    ) AS either
-  ), ${wait ? sql`` : releaseUnpicked(showId)}${claimPicked(showId, holdSeconds, sql`NULL::text[]`)}`
-}
+export async function placeHold (
+  db: Database,
+  batches: BatchQueue<BatchedHold, BatchedOutcome>,
+  settings: HoldSettings,
+  request: HoldRequest,
+  idempotencyKey?: string
+): Promise<Booking> {
+  const [field, count] = 'labels' in request ? ['seats', request.labels.length] : ['quantity', request.quantity]
+  if (count > settings.maxSeatsPerBooking) throw invalidInput(field, `must ask for at most ${settings.maxSeatsPerBooking} seats`)
+  if (!isUuid(request.showId)) throw showNotFound(request.showId)
+  const keyed = idempotencyKey === undefined ? undefined : { key: idempotencyKey, hash: requestHash(request) }
 
-/** Holds exactly the seats labelled `labels`, all or none, waiting for any that are locked. */
-function labelsStatement (showId: string, labels: string[], holdSeconds: number): RawBuilder<HoldRow> {
-  return sql<HoldRow>`
-  WITH ${openShow(showId)}, ${askedFor([labels.length])}, wanted AS (
-    SELECT seat_no, label, (booking_id IS NULL OR hold_expires_at <= statement_timestamp()) AS free FROM seats
-    WHERE show_id = ${showId} AND label = ANY(${labels}::text[]) AND EXISTS (SELECT FROM show)
-    ORDER BY seat_no
-    FOR UPDATE
-  ), picked AS (
-    SELECT seat_no, label, row_number() OVER (ORDER BY seat_no) AS n FROM wanted WHERE free
-  ), ${claimPicked(showId, holdSeconds, sql`(SELECT array_agg(label ORDER BY seat_no) FROM picked)`)}`
+  const batched = 'quantity' in request ? await batches.submit(request.showId, { quantity: request.quantity, keyed }) : undefined
+  if (batched?.kind === 'granted') return batched.booking
+
+  const holdWaiting = async (trx: Database) => await holdWaitingForLocks(trx, request, settings.holdSeconds)
+  if (keyed === undefined) return await holdWaiting(db)
+  // The batch claimed the key: it is this request's to decide.
+  if (batched?.kind === 'not granted') return await decideOnce(db, keyed.key, holdWaiting)
+  return await runOnce(db, keyed, holdWaiting)
 }
 
 /**
- * Runs one hold statement for one hold. Inside a transaction it runs under a savepoint that is
- * rolled back when the hold did not happen, so the seats it locked are let go at once, as they are
- * when the statement commits on its own.
+ * One transaction for a batch of one show's quantity holds: their keys claimed, the seats found
+ * with other transactions' locked seats skipped, handed out in the order the holds were asked,
+ * and written, with the granted keys' outcomes. A key it cannot claim at once is left out, its
+ * hold not placed. Returns what it did with each hold, in order.
  */
-async function attempt (db: Database, statement: RawBuilder<HoldRow>, inTransaction: boolean): Promise<HoldRow> {
-  return await retryOnDeadlock(async () => {
-    if (inTransaction) await sql`SAVEPOINT hold_attempt`.execute(db)
-    try {
-      const { rows: [result] } = await statement.execute(db)
-      if (result === undefined) throw new Error('hold statement returned no row')
-      if (inTransaction) await sql.raw(result.id === null ? 'ROLLBACK TO SAVEPOINT hold_attempt' : 'RELEASE SAVEPOINT hold_attempt').execute(db)
-      return result
-    } catch (error) {
-      if (inTransaction) await sql`ROLLBACK TO SAVEPOINT hold_attempt`.execute(db)
-      throw error
-    }
+export async function holdBatch (
+  db: Database,
+  showId: string,
+  holds: BatchedHold[],
+  holdSeconds: number,
+  placing?: (holds: number) => void
+): Promise<BatchedOutcome[]> {
+  return await inTransaction(db, async (trx) => {
+    const keyed = holds.flatMap((hold) => hold.keyed ?? [])
+    const claimed = keyed.length === 0 ? new Set<string>() : await claimKeys(trx, keyed, { skipBusy: true })
+    // A key sent twice at once is claimed for its first hold only.
+    const placed = holds.filter((hold) => hold.keyed === undefined || claimed.delete(hold.keyed.key))
+    if (placed.length > 0) placing?.(placed.length)
+    const { bookings } = placed.length === 0 ? { bookings: [] } : await holdFound(trx, showId, placed, holdSeconds, 'skip-locked')
+    return holds.map((hold): BatchedOutcome => {
+      const index = placed.indexOf(hold)
+      if (index < 0) return { kind: 'key not claimed' }
+      const booking = bookings[index]
+      return booking === undefined ? { kind: 'not granted' } : { kind: 'granted', booking }
+    })
   })
 }
 
-/** The booking a hold statement's row granted, or undefined when that hold got no seats. */
-export function grantedBooking (result: HoldRow): Booking | undefined {
-  return result.id === null ? undefined : toBooking(result as BookingRow)
+/**
+ * Finds seats for `holds` and writes those it can grant, in seat order, in the caller's
+ * transaction. Returns each hold's booking, or undefined for a hold the seats did not reach, and
+ * how many seats it found for them.
+ */
+async function holdFound (
+  trx: Database,
+  showId: string,
+  holds: BatchedHold[],
+  holdSeconds: number,
+  lockWait: 'skip-locked' | 'wait'
+): Promise<{ bookings: Array<Booking | undefined>, found: number }> {
+  const quantities = holds.map((hold) => hold.quantity)
+  const found = await pickSeats(trx, showId, quantities.reduce((sum, quantity) => sum + quantity, 0), lockWait).execute()
+  const assignment = assignSeats(quantities, found)
+  const grants = assignment.seats.flatMap((seats, index) => seats === undefined ? [] : [{ index, seats, keyed: holds[index]!.keyed }])
+  const bookings = await writeHolds(trx, showId, grants, assignment.released, holdSeconds)
+  const byHold = new Map(grants.map((grant, i) => [grant.index, bookings[i]]))
+  return { bookings: holds.map((_, index) => byHold.get(index)), found: assignment.picked }
 }
 
-async function whyShowClosed (db: Database, showId: string): Promise<EngineError> {
-  const show = await db.selectFrom('shows').select('start_time').where('id', '=', showId).executeTakeFirst()
-  return show === undefined
-    ? new EngineError('show_not_found', `No show with id ${showId}`)
-    : new EngineError('sales_closed', `The show started at ${show.start_time.toISOString()}; sales are closed`)
+interface Grant {
+  seats: Seat[]
+  keyed?: KeyedRequest
 }
 
-/** The skip-locked pass of a quantity hold; a HoldBatcher runs it together with other holds of the show. */
-export type FastPass = (showId: string, quantity: number) => Promise<HoldRow>
-
-export interface PlaceHoldOptions {
-  /** The hold is part of the caller's transaction: each statement runs under a savepoint. */
-  inTransaction?: boolean
-  fastPass?: FastPass
+/**
+ * Writes the granted holds: their bookings, their seat lists, and the seats' new holders (with the
+ * lapsed seats to release), in the order the foreign keys need; records the outcomes of the keyed
+ * ones in the same transaction. Returns the bookings in the grants' order.
+ */
+async function writeHolds (trx: Database, showId: string, grants: Grant[], released: number[], holdSeconds: number): Promise<Booking[]> {
+  const holds = grants.map((grant) => ({ id: randomUUID(), quantity: grant.seats.length, seats: grant.seats, keyed: grant.keyed }))
+  let bookings: Booking[] = []
+  if (holds.length > 0) {
+    const rows = await insertBookings(trx, showId, holds, holdSeconds).execute()
+    const byId = new Map(rows.map((row) => [row.id, row]))
+    bookings = holds.map((hold) => toBooking({ ...byId.get(hold.id)!, seats: hold.seats.map((seat) => seat.label) }))
+    await listBookingSeats(trx, showId, holds.flatMap((hold) => hold.seats.map((seat) => ({ booking_id: hold.id, seat_no: seat.seat_no })))).execute()
+  }
+  const decided: DecidedKey[] = holds.flatMap((hold, i) => hold.keyed === undefined ? [] : [{ key: hold.keyed.key, outcome: { booking: bookings[i]! } }])
+  const seats: Array<{ seat_no: number, booking_id: string | null }> = [
+    ...holds.flatMap((hold) => hold.seats.map((seat) => ({ seat_no: seat.seat_no, booking_id: hold.id }))),
+    ...released.map((seatNo) => ({ seat_no: seatNo, booking_id: null }))
+  ]
+  if (seats.length > 0) await markSeats(trx, showId, seats, decided).execute()
+  return bookings
 }
 
-/** Places a hold (a PENDING booking) that lasts `holdSeconds`. */
-export async function placeHold (db: Database, request: HoldRequest, holdSeconds: number, options: PlaceHoldOptions = {}): Promise<Booking> {
-  const inTransaction = options.inTransaction ?? false
-  if (!isUuid(request.showId)) throw new EngineError('show_not_found', `No show with id ${request.showId}`)
+/**
+ * The hold decided while waiting for seats that other transactions have locked, each re-checked
+ * once its lock is granted, so that a refusal is true. Each search and its writes are one
+ * transaction (the key's, with a key), so a search that comes up short lets its locks go at once.
+ */
+async function holdWaitingForLocks (db: Database, request: HoldRequest, holdSeconds: number): Promise<Booking> {
+  const { showId } = request
   if ('labels' in request) {
-    const result = await attempt(db, labelsStatement(request.showId, request.labels, holdSeconds), inTransaction)
-    if (result.show_open === 0) throw await whyShowClosed(db, request.showId)
-    const booking = grantedBooking(result)
-    if (booking !== undefined) return booking
-    const free = new Set(result.free_labels)
-    const unavailable = request.labels.filter((label) => !free.has(label))
-    throw new EngineError('seats_unavailable', `Seats ${unavailable.join(', ')} are not free`, { unavailable })
+    const assigned = await inTransaction(db, async (trx) => {
+      const assigned = assignLabels(request.labels, await pickLabelledSeats(trx, showId, request.labels).execute())
+      return 'seats' in assigned ? { booking: (await writeHolds(trx, showId, [{ seats: assigned.seats }], [], holdSeconds))[0]! } : assigned
+    })
+    if ('booking' in assigned) return assigned.booking
+    throw await whyShowClosed(db, showId) ??
+      new EngineError('seats_unavailable', `Seats ${assigned.unavailable.join(', ')} are not free`, { unavailable: assigned.unavailable })
   }
-
-  const pass = (wait: boolean) => attempt(db, holdStatement(request.showId, [request.quantity], holdSeconds, wait), inTransaction)
-  const fast = await (options.fastPass?.(request.showId, request.quantity) ?? pass(false))
-  if (fast.show_open === 0) throw await whyShowClosed(db, request.showId)
-  const fastBooking = grantedBooking(fast)
-  if (fastBooking !== undefined) return fastBooking
-
-  // A lapsed seat that the sweep releases while this pass waits for its lock is re-checked as a
-  // held one and passed over, though free all along; a second exact pass sees it as free.
-  let available = 0
+  // A lapsed seat that the sweep releases while the search waits for its lock is re-checked as a
+  // held one and passed over, though free all along; a second search sees it as free.
+  let free = 0
   for (let tries = 0; tries < 2; tries++) {
-    const exact = await pass(true)
-    if (exact.show_open === 0) throw await whyShowClosed(db, request.showId)
-    const booking = grantedBooking(exact)
-    if (booking !== undefined) return booking
-    available = exact.found
+    // Waiting is worth it only when enough seats are free as last committed (seats that another
+    // transaction has locked and will give up count as free there). Otherwise the refusal is true
+    // now, and is answered without taking a lock: after a sell-out, every request would otherwise
+    // queue for the last few seats' locks.
+    free = assignSeats([request.quantity], await pickSeats(db, showId, request.quantity, 'no locks').execute()).picked
+    if (free < request.quantity) break
+    const result = await inTransaction(db, async (trx) => await holdFound(trx, showId, [{ quantity: request.quantity }], holdSeconds, 'wait'))
+    if (result.bookings[0] !== undefined) return result.bookings[0]
+    free = result.found
   }
-  throw new EngineError('insufficient_seats', `Asked for ${request.quantity} seats, ${available} are free`, { available })
+  throw await whyShowClosed(db, showId) ??
+    new EngineError('insufficient_seats', `Asked for ${request.quantity} seats, ${free} are free`, { available: free })
+}
+
+/** Runs `run` in the caller's transaction, or in one of its own retried as a deadlock's victim. */
+async function inTransaction<T> (db: Database, run: (trx: Database) => Promise<T>): Promise<T> {
+  if (db.isTransaction) return await run(db)
+  return await retryOnDeadlock(async () => await db.transaction().execute(run))
+}
+
+function showNotFound (showId: string): EngineError {
+  return new EngineError('show_not_found', `No show with id ${showId}`)
+}
+
+/** Why the show takes no holds (it does not exist, or has started), or undefined when it does. */
+async function whyShowClosed (db: Database, showId: string): Promise<EngineError | undefined> {
+  const show = await showStart(db, showId).executeTakeFirst()
+  if (show === undefined) return showNotFound(showId)
+  if (show.open) return undefined
+  return new EngineError('sales_closed', `The show started at ${show.start_time.toISOString()}; sales are closed`)
 }

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto'
 import { sql } from 'kysely'
 import type { Booking } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
+import type { Json } from '../db/types.ts'
+import { jsonRows } from '../db/json-rows.ts'
 import { EngineError, type EngineErrorCode, type EngineErrorDetails } from './errors.ts'
 
 /** What the first request with a key decided, replayed to every retry. */
@@ -80,15 +82,22 @@ export async function claimKeys (db: Database, requests: KeyedRequest[], { skipB
   return new Set(claimed.map((row) => row.key))
 }
 
+/** A claimed key with what its request decided. */
+export interface DecidedKey {
+  key: string
+  outcome: Outcome
+}
+
 /**
  * Settles claimed keys with what their requests decided. Run it in the transaction that made the
  * decision, so that a hold exists exactly when its key records it.
  */
-export async function recordOutcomes (db: Database, decided: Array<{ key: string, outcome: Outcome }>): Promise<void> {
-  await sql`
-    UPDATE idempotency_keys SET outcome = d.outcome, locked_until = NULL
-    FROM unnest(${decided.map((item) => item.key)}::text[], ${decided.map((item) => JSON.stringify(item.outcome))}::jsonb[]) AS d(key, outcome)
-    WHERE idempotency_keys.key = d.key`.execute(db)
+export function recordOutcomes (db: Database, decided: DecidedKey[]) {
+  return db.updateTable('idempotency_keys')
+    .from(jsonRows(decided, { key: 'text', outcome: 'jsonb' }))
+    // The outcome column is jsonb, read from the JSON as jsonb.
+    .set((eb) => ({ outcome: eb.ref('h.outcome').$castTo<Json>(), locked_until: null }))
+    .whereRef('idempotency_keys.key', '=', 'h.key')
 }
 
 /**
@@ -107,7 +116,7 @@ export async function decideOnce (db: Database, key: string, operation: (trx: Da
         if (!(error instanceof EngineError)) throw error
         result = { error: { code: error.code, message: error.message, details: error.details } }
       }
-      await recordOutcomes(trx, [{ key, outcome: result }])
+      await recordOutcomes(trx, [{ key, outcome: result }]).execute()
       return result
     })
     return replay(outcome)

@@ -1,12 +1,10 @@
 import type { Booking, BookingStatus, CreateShowRequest } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
-import { cancelBooking, confirmBooking, getBooking, listShowBookings } from './bookings.ts'
-import { isUuid } from './cursor.ts'
-import { EngineError, invalidInput } from './errors.ts'
+import { cancelBooking, confirmBooking, createConfirmBatches, getBooking, listShowBookings } from './bookings.ts'
+import { createBatchQueue } from './batch-queue.ts'
+import { EngineError } from './errors.ts'
 import { forgetOldIdempotencyKeys, sweepExpiredHolds, type SweepResult } from './expiry.ts'
-import { createHoldBatcher } from './hold-batches.ts'
-import { grantedBooking, placeHold, type FastPass, type HoldRequest } from './holds.ts'
-import { decideOnce, requestHash, runOnce } from './idempotency.ts'
+import { holdBatch, placeHold, type BatchedHold, type BatchedOutcome, type HoldRequest } from './holds.ts'
 import { createShow, getAvailability, getSeatMap, getShow, listAllShows, listUpcomingShows } from './shows.ts'
 
 export { EngineError, type EngineErrorCode } from './errors.ts'
@@ -30,7 +28,7 @@ export interface EngineObserver {
   /** An operation ended: `outcome` is 'ok', or the EngineError code, or 'error' for anything else. */
   operationEnded?: (operation: Operation, outcome: string) => void
   sweepEnded?: (result: SweepResult, seconds: number) => void
-  /** A statement placing `holds` quantity holds of one show together is starting. */
+  /** A batch placing `holds` quantity holds of one show together is finding their seats. */
   holdStatementStarted?: (holds: number) => void
 }
 
@@ -39,7 +37,9 @@ export interface EngineObserver {
  * nothing of HTTP; every method either returns its result or throws an EngineError.
  */
 export function createBookingEngine (db: Database, settings: EngineSettings, observer: EngineObserver = {}) {
-  const batcher = createHoldBatcher(db, settings.holdSeconds, { statementStarted: observer.holdStatementStarted })
+  const holdBatches = createBatchQueue<BatchedHold, BatchedOutcome>(async (showId, holds) =>
+    await holdBatch(db, showId, holds, settings.holdSeconds, observer.holdStatementStarted))
+  const confirmBatches = createConfirmBatches(db)
 
   /** Runs one write, then tells the observer its outcome and, when it changed seats, its show. */
   async function observed (operation: Operation, run: () => Promise<Booking>): Promise<Booking> {
@@ -66,24 +66,10 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
       await listShowBookings(db, showId, options),
 
     /** Places a hold; with an idempotency key, at most once per key and body. */
-    hold: async (request: HoldRequest, idempotencyKey?: string) => await observed('hold', async () => {
-      const [field, count] = 'labels' in request ? ['seats', request.labels.length] : ['quantity', request.quantity]
-      if (count > settings.maxSeatsPerBooking) throw invalidInput(field, `must ask for at most ${settings.maxSeatsPerBooking} seats`)
-      if (idempotencyKey === undefined) return await placeHold(db, request, settings.holdSeconds, { fastPass: batcher.hold })
-      const keyed = { key: idempotencyKey, hash: requestHash(request) }
-      const decide = (fastPass?: FastPass) => async (trx: Database) =>
-        await placeHold(trx, request, settings.holdSeconds, { inTransaction: true, fastPass })
-      if ('quantity' in request && isUuid(request.showId)) {
-        // The key is claimed, the hold placed and, when granted, recorded with the show's other
-        // holds. One it claimed but could not grant is decided in the key's own transaction, where
-        // the batch's row stands for the skip-locked pass it already ran.
-        const row = await batcher.holdOnce(request.showId, request.quantity, keyed)
-        if (row !== undefined) return grantedBooking(row) ?? await decideOnce(db, keyed.key, decide(async () => row))
-      }
-      return await runOnce(db, keyed, decide())
-    }),
+    hold: async (request: HoldRequest, idempotencyKey?: string) =>
+      await observed('hold', async () => await placeHold(db, holdBatches, settings, request, idempotencyKey)),
     getBooking: async (id: string) => await getBooking(db, id),
-    confirm: async (id: string) => await observed('confirm', async () => await confirmBooking(db, id)),
+    confirm: async (id: string) => await observed('confirm', async () => await confirmBooking(confirmBatches, id)),
     cancel: async (id: string) => await observed('cancel', async () => await cancelBooking(db, id)),
 
     sweepExpiredHolds: async (batchSize?: number) => {
@@ -94,10 +80,10 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
       return result
     },
     forgetOldIdempotencyKeys: async () => await forgetOldIdempotencyKeys(db),
-    /** Holds waiting for their show's next hold statement. */
-    holdsWaiting: batcher.waiting,
-    /** How long (ms) the hold that has waited longest for its show's next statement has waited. */
-    longestHoldWaitMs: batcher.longestWaitMs
+    /** Holds waiting for their show's next batch. */
+    holdsWaiting: holdBatches.waiting,
+    /** How long (ms) the hold that has waited longest for its show's next batch has waited. */
+    longestHoldWaitMs: holdBatches.longestWaitMs
   }
 }
 

@@ -32,24 +32,32 @@ async function flashSale (bench: Bench, keyed: boolean) {
 
 export type FlashSale = Awaited<ReturnType<typeof flashSale>>
 
-/** The issue's targets are for the flash sale as it specifies it; the keyed one is measured beside it. */
+/**
+ * Both sales have the same targets; the keyed one is also measured against the plain one of the
+ * same run, since keys must not make a sale much slower.
+ */
 function flashRows (flash: FlashSale, measured: Measured): Row[] {
   const { phase } = flash
-  const targeted = !flash.keyed
-  const aim = (target: string, pass: boolean): Pick<Row, 'target' | 'pass'> => targeted ? { target, pass } : { target: '' }
   const top = measured.get(ceiling)
-  const share = top === undefined || 'skipped' in top || top.holdsPerSecond === 0 ? undefined : flash.holdsPerSecond / top.holdsPerSecond
+  const share = top === undefined || top.holdsPerSecond === 0 ? undefined : flash.holdsPerSecond / top.holdsPerSecond
+  const plain = flash.keyed ? measured.get(plainFlashSale) : undefined
+  const ofPlain = plain === undefined || plain.holdsPerSecond === 0 ? undefined : flash.holdsPerSecond / plain.holdsPerSecond
   const checks = flash.invariants
   return [
-    ...(targeted ? [{ phase, metric: `create the show of ${flash.seats} seats (ms)`, value: String(flash.createMs), target: `<= ${targets.createMs}`, pass: flash.createMs <= targets.createMs }] : []),
+    ...(flash.keyed ? [] : [{ phase, metric: `create the show of ${flash.seats} seats (ms)`, value: String(flash.createMs), target: `<= ${targets.createMs}`, pass: flash.createMs <= targets.createMs }]),
     { phase, metric: 'holds/s (201s per second, to the last)', value: String(flash.holdsPerSecond), target: '' },
     share === undefined
-      ? { phase, metric: 'share of pgbench ceiling', value: top === undefined ? 'not run' : 'skipped', target: targeted ? `>= ${targets.ceilingShare * 100} %` : '' }
-      : { phase, metric: 'share of pgbench ceiling', value: `${round(share * 100)} %`, ...aim(`>= ${targets.ceilingShare * 100} %`, share >= targets.ceilingShare) },
+      ? { phase, metric: 'share of the lone-hold ceiling', value: 'not run', target: `>= ${targets.ceilingShare * 100} %` }
+      : { phase, metric: 'share of the lone-hold ceiling', value: `${round(share * 100)} %`, target: `>= ${targets.ceilingShare * 100} %`, pass: share >= targets.ceilingShare },
+    ...(!flash.keyed
+      ? []
+      : ofPlain === undefined
+        ? [{ phase, metric: 'share of the plain flash sale', value: 'not run', target: `>= ${targets.keyedShare * 100} %` }]
+        : [{ phase, metric: 'share of the plain flash sale', value: `${round(ofPlain * 100)} %`, target: `>= ${targets.keyedShare * 100} %`, pass: ofPlain >= targets.keyedShare }]),
     { phase, metric: 'holds per hold statement (mean)', value: String(flash.holdsPerStatement), target: '' },
     { phase, metric: 'p50 latency (ms)', value: String(flash.latencyMs.p50), target: '' },
-    { phase, metric: 'p99 latency (ms)', value: String(flash.latencyMs.p99), ...aim(`<= ${targets.p99Ms}`, flash.latencyMs.p99 <= targets.p99Ms) },
-    { phase, metric: '201s / non-2xx / errors', value: `${flash.holds} / ${flash.non2xx} / ${flash.errors}`, target: '' },
+    { phase, metric: 'p99 latency (ms)', value: String(flash.latencyMs.p99), target: `<= ${targets.p99Ms}`, pass: flash.latencyMs.p99 <= targets.p99Ms },
+    { phase, metric: '201s / non-2xx / errors', value: `${flash.holds} / ${flash.non2xx} / ${flash.errors}`, target: '0 errors', pass: flash.errors === 0 },
     {
       phase,
       metric: 'seats free at the end',
