@@ -26,7 +26,7 @@ node_modules/.installed: package.json package-lock.json
 install: node_modules/.installed ## Install dependencies from package-lock.json when it changed
 
 start: install ## Serve the API on HOST:PORT (0.0.0.0:3000); embedded PostgreSQL when no database is configured
-	node $(SERVER_NODE_FLAGS) --import tsx src/server.ts
+	node $(SERVER_NODE_FLAGS) --import tsx src/main.ts
 
 # What a production host runs: plain JavaScript in dist/ (the server, the migration command, the
 # migrations they apply, the package.json the server reads its version from), started with
@@ -39,7 +39,7 @@ build: install ## Compile the server and the migration command to JavaScript in 
 	mkdir -p $(DIST)/db && cp -R db/migrations $(DIST)/db/
 
 start-prod: ## Serve the built API (make build first); needs only production dependencies
-	node $(SERVER_NODE_FLAGS) $(DIST)/src/server.js
+	node $(SERVER_NODE_FLAGS) $(DIST)/src/main.js
 
 migrate-prod: ## Apply pending migrations with the built command (make build first)
 	node $(DIST)/scripts/migrate.js up

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import closeWithGrace from 'close-with-grace'
 import { AggregatorRegistry } from 'prom-client'
 import type { Config } from './config.ts'
-import type { DatabaseTarget } from './database-setup.ts'
+import type { DatabaseTarget } from './db/target.ts'
 
 /** From the primary to its workers: shut down gracefully (as on SIGTERM). */
 export const shutdownMessage = 'booking:shutdown'

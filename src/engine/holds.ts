@@ -2,7 +2,7 @@ import { sql, type RawBuilder } from 'kysely'
 import type { Booking } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import { toBooking, type BookingRow } from './bookings.ts'
-import { isUuid } from './cursor.ts'
+import { isUuid } from './uuid.ts'
 import { retryOnDeadlock } from './deadlocks.ts'
 import { EngineError } from './errors.ts'
 

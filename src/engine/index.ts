@@ -1,7 +1,7 @@
 import type { Booking, BookingStatus, CreateShowRequest } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import { cancelBooking, confirmBooking, getBooking, listShowBookings } from './bookings.ts'
-import { isUuid } from './cursor.ts'
+import { isUuid } from './uuid.ts'
 import { EngineError, invalidInput } from './errors.ts'
 import { forgetOldIdempotencyKeys, sweepExpiredHolds, type SweepResult } from './expiry.ts'
 import { createHoldBatcher } from './hold-batches.ts'

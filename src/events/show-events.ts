@@ -2,7 +2,7 @@ import type { Availability } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import { EngineError } from '../engine/index.ts'
 import { getLiveAvailability } from '../engine/shows.ts'
-import { silentLog, type Log } from '../log.ts'
+import { silentLog, type Log } from '../background-log.ts'
 import { createListener } from './listener.ts'
 import { createPublisher } from './publisher.ts'
 

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox'
 import { IdParams, ShowEventStream } from '../../api/index.ts'
 import { EngineError } from '../engine/index.ts'
 import type { ShowEvents } from '../events/show-events.ts'
-import { AvailabilityStream, eventStreamType } from '../events/sse.ts'
+import { AvailabilityStream, eventStreamType } from '../http/availability-stream.ts'
 import { problem, sendProblem } from '../http/problems.ts'
 import { problemResponse } from '../http/responses.ts'
 

@@ -4,7 +4,7 @@ import type { Booking, Show } from '../../api/index.ts'
 import { buildApp, type App, type HttpSettings } from '../../src/app.ts'
 import { createDatabase, poolStats, type Database, type Timeouts } from '../../src/db/database.ts'
 import { pendingMigrations } from '../../src/db/migrations.ts'
-import { loggerOptions } from '../../src/logging.ts'
+import { loggerOptions } from '../../src/logger-options.ts'
 import { freshDatabaseUrl } from './database.ts'
 import { validateResponses } from './response-validation.ts'
 

@@ -4,11 +4,11 @@ import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
 import { shutdownMessage } from './cluster.ts'
 import type { Config } from './config.ts'
-import type { DatabaseTarget } from './database-setup.ts'
+import type { DatabaseTarget } from './db/target.ts'
 import { createDatabase, poolStats } from './db/database.ts'
 import { readinessCheck } from './db/readiness.ts'
 import { startExpiryJob } from './engine/expiry-job.ts'
-import { loggerOptions } from './logging.ts'
+import { loggerOptions } from './logger-options.ts'
 
 /**
  * How long a shutting-down process keeps serving before it stops listening: requests already on
