@@ -7,6 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
+import { defaultEngineSettings } from '../src/config.ts'
 import { createDatabase, dropDatabase, ensureDatabase, withDatabaseName } from '../src/db/database.ts'
 import { dbmate } from '../src/db/migrations.ts'
 import { createBookingEngine } from '../src/engine/index.ts'
@@ -29,7 +30,7 @@ try {
   for (let held = perHold; held < seats / 2; held += perHold) last = await engine.hold({ showId: show.id, quantity: perHold })
   await sleep(Date.parse(last.hold_expires_at) - Date.now() + 500)
   await sql`ANALYZE seats`.execute(db)
-  const statement = holdStatement(show.id, Array(64).fill(2), 120, false)
+  const statement = holdStatement(show.id, Array(64).fill(2), defaultEngineSettings.holdSeconds, false)
   // EXPLAIN ANALYZE runs the statement: in a transaction that is rolled back, the seats stay lapsed.
   const rolledBack = new Error('rolled back')
   let plan: string[] = []

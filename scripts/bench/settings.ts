@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { defaultEngineSettings } from '../../src/config.ts'
 
 /** The bench's knobs and the figures every phase shares. */
 
@@ -18,7 +19,7 @@ export const scale = positiveNumber('BENCH_SCALE', 1)
 export const seconds = positiveNumber('BENCH_SECONDS', 10)
 export const scaled = (count: number): number => Math.max(1, Math.round(count * scale))
 // The server's hold window, pinned so that the pgbench ceiling runs exactly the API's statement.
-export const holdSeconds = 120
+export const holdSeconds = defaultEngineSettings.holdSeconds
 export const adminToken = `bench-${randomBytes(16).toString('hex')}`
 // The server's pool, sized to the cores PostgreSQL runs on (it runs here): more connections than
 // that only queue inside PostgreSQL, where lock and CPU contention lengthen every statement (the
@@ -28,7 +29,7 @@ export const poolMax = process.env.PGPOOL_MAX ?? String(os.availableParallelism(
 // still in flight, so that every hold the server made is counted.
 export const drainLimitSeconds = 30
 // The largest show the server allows by default (MAX_SEATS_PER_SHOW): the flash sale's size.
-export const largestShow = 100_000
+export const largestShow = defaultEngineSettings.maxSeatsPerShow
 
 export const targets = {
   ceilingShare: 0.5,
@@ -37,9 +38,9 @@ export const targets = {
   rssMb: 200,
   // The contract: creating a show of the largest allowed size answers within a second.
   createMs: 1000,
-  // Issue 12: holds on a show half of whose seats lapsed unswept, against the plain flash sale.
+  // Holds on a show half of whose seats lapsed unswept, against the plain flash sale.
   lapsedShare: 0.8,
-  // Issue 12: a stampede with load shedding at its defaults, against the same with shedding off.
+  // A stampede with load shedding at its defaults, against the same with shedding off.
   stampedeShare: 0.7,
   probeMaxMs: 100
 }
