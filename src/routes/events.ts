@@ -21,12 +21,8 @@ const description = 'Server-Sent Events: an `availability` event (data: the `Ava
  */
 const showEvents: FastifyPluginAsyncTypebox<{ events: ShowEvents | undefined }> = async (app, { events }) => {
   const open = new Set<AvailabilityStream>()
-  let closing = false
   // A stream never ends by itself: without this the server's close would wait for its clients.
-  app.addHook('preClose', async () => {
-    closing = true
-    for (const stream of open) stream.end()
-  })
+  app.addHook('preClose', async () => { for (const stream of open) stream.end() })
 
   const unavailable = (detail: string) => problem(503, 'service_unavailable', detail)
 
@@ -47,7 +43,7 @@ const showEvents: FastifyPluginAsyncTypebox<{ events: ShowEvents | undefined }> 
     }
   }, async (request, reply) => {
     if (events === undefined) return await sendProblem(reply, unavailable('Live availability is not enabled in this process'))
-    if (closing) return await sendProblem(reply, unavailable('The server is shutting down'))
+    if (app.lifecycle.closing()) return await sendProblem(reply, unavailable('The server is shutting down'))
     const { id } = request.params
     const stream = new AvailabilityStream(reply.raw)
     const subscription = events.subscribe(id, stream)
@@ -64,7 +60,7 @@ const showEvents: FastifyPluginAsyncTypebox<{ events: ShowEvents | undefined }> 
       throw error
     }
     if (!found) throw new EngineError('show_not_found', `No show with id ${id}`)
-    if (closing) {
+    if (app.lifecycle.closing()) {
       end()
       return await sendProblem(reply, unavailable('The server is shutting down'))
     }
