@@ -3,14 +3,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { IdParams, ShowEventStream } from '../../api/index.ts'
 import { EngineError } from '../engine/index.ts'
-import type { ShowEvents } from '../events/show-events.ts'
+import { defaultHeartbeatMs, defaultIntervalMs, type ShowEvents } from '../events/show-events.ts'
 import { AvailabilityStream, eventStreamType } from '../http/availability-stream.ts'
 import { problem, sendProblem } from '../http/problems.ts'
 import { problemResponse } from '../http/responses.ts'
 
 const description = 'Server-Sent Events: an `availability` event (data: the `Availability` object alone) at once, ' +
-  'then after every change made through any server process, coalesced to at most 10 a second; a `: keep-alive` ' +
-  'comment every 15 s. Unknown and malformed ids answer 404 before the stream starts. Use EventSource.'
+  `then after every change made through any server process, coalesced to at most ${1000 / defaultIntervalMs} a second; a \`: keep-alive\` ` +
+  `comment every ${defaultHeartbeatMs / 1000} s. Unknown and malformed ids answer 404 before the stream starts. Use EventSource.`
 
 /**
  * GET /shows/{id}/events. The stream is written to reply.raw after reply.hijack() rather than with
