@@ -7,10 +7,9 @@ SHELL := /bin/bash
 # first on the PATH, every recipe, npx tool and npm script runs on it whatever Node the machine has.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 TSX := node --import tsx
-# A request's garbage is small and short-lived: a 4 MB young generation, and a 512 MB heap limit
-# that makes V8 collect before growing, keep the server at about 130 MB under a flash sale (140 to
-# 210 MB without them) at no measurable cost in speed (make bench). 512 MB still leaves room for
-# many 100,000-seat seat maps in flight at once.
+# A request's garbage is small and short-lived: a small young generation, and a heap limit that
+# makes V8 collect before growing, keep the server's footprint down at no cost in speed, with room
+# left for many of the largest seat maps in flight at once (figures: docs/design.md, Memory).
 SERVER_NODE_FLAGS := --max-semi-space-size=4 --max-old-space-size=512
 DBMATE := npx dbmate --migrations-dir db/migrations
 

@@ -32,7 +32,7 @@ async function flashSale (bench: Bench, keyed: boolean) {
 
 export type FlashSale = Awaited<ReturnType<typeof flashSale>>
 
-/** The targets are for the flash sale as it specifies it; the keyed one is measured beside it. */
+/** The targets are for the plain flash sale; the keyed one is measured beside it. */
 function flashRows (flash: FlashSale, measured: Measured): Row[] {
   const { phase } = flash
   const targeted = !flash.keyed
