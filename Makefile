@@ -7,10 +7,9 @@ SHELL := /bin/bash
 # first on the PATH, every recipe, npx tool and npm script runs on it whatever Node the machine has.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 TSX := node --import tsx
-# A request's garbage is small and short-lived: a 4 MB young generation, and a 512 MB heap limit
-# that makes V8 collect before growing, keep the server at about 130 MB under a flash sale (140 to
-# 210 MB without them) at no measurable cost in speed (make bench). 512 MB still leaves room for
-# many 100,000-seat seat maps in flight at once.
+# A request's garbage is small and short-lived: a small young generation, and a heap limit that
+# makes V8 collect before growing, keep the server's footprint down at no cost in speed, with room
+# left for many of the largest seat maps in flight at once (figures: docs/design.md, Memory).
 SERVER_NODE_FLAGS := --max-semi-space-size=4 --max-old-space-size=512
 DBMATE := npx dbmate --migrations-dir db/migrations
 
@@ -26,7 +25,7 @@ node_modules/.installed: package.json package-lock.json
 install: node_modules/.installed ## Install dependencies from package-lock.json when it changed
 
 start: install ## Serve the API on HOST:PORT (0.0.0.0:3000); embedded PostgreSQL when no database is configured
-	node $(SERVER_NODE_FLAGS) --import tsx src/server.ts
+	node $(SERVER_NODE_FLAGS) --import tsx src/main.ts
 
 # What a production host runs: plain JavaScript in dist/ (the server, the migration command, the
 # migrations they apply, the package.json the server reads its version from), started with
@@ -39,7 +38,7 @@ build: install ## Compile the server and the migration command to JavaScript in 
 	mkdir -p $(DIST)/db && cp -R db/migrations $(DIST)/db/
 
 start-prod: ## Serve the built API (make build first); needs only production dependencies
-	node $(SERVER_NODE_FLAGS) $(DIST)/src/server.js
+	node $(SERVER_NODE_FLAGS) $(DIST)/src/main.js
 
 migrate-prod: ## Apply pending migrations with the built command (make build first)
 	node $(DIST)/scripts/migrate.js up

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { resolveBinary } from 'dbmate'
 import { dropDatabase, ensureDatabase, withDatabaseName } from '../src/db/database.ts'
 import { dbmate, dbmateUrl, migrationsDir } from '../src/db/migrations.ts'
-import { startTestServer } from '../test/helpers/postgres-server.ts'
+import { startTestServer } from './postgres-server.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const schemaFile = fileURLToPath(new URL('../db/schema.sql', import.meta.url))

@@ -11,7 +11,7 @@ import { createDatabase, dropDatabase, ensureDatabase, withDatabaseName } from '
 import { dbmate } from '../src/db/migrations.ts'
 import { createBookingEngine } from '../src/engine/index.ts'
 import { pickSeats } from '../src/engine/hold-statements.ts'
-import { startTestServer } from '../test/helpers/postgres-server.ts'
+import { startTestServer } from './postgres-server.ts'
 
 const seats = Number(process.env.EXPLAIN_SEATS ?? 100_000)
 const perHold = 1000

@@ -7,7 +7,7 @@ import { ConfigError, loadDatabaseConfig } from '../src/config.ts'
 import { EmbeddedDatabaseError } from '../src/db/embedded.ts'
 import { dbmate } from '../src/db/migrations.ts'
 import { checkReachable, DatabaseUnreachable } from '../src/db/reachable.ts'
-import { resolveDatabase } from '../src/database-setup.ts'
+import { resolveDatabase } from '../src/db/target.ts'
 
 const log = (line: string): void => { process.stdout.write(`${line}\n`) }
 const fail = (line: string): void => {

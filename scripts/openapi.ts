@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { stringify } from 'yaml'
 import { buildApp } from '../src/app.ts'
+import { defaultEngineSettings } from '../src/config.ts'
 import { createDatabase } from '../src/db/database.ts'
 
 // The pool connects lazily; nothing here runs a query.
@@ -13,7 +14,7 @@ const { db } = createDatabase({ url: 'postgres://openapi@127.0.0.1:1/openapi' })
 const app = await buildApp({
   db,
   adminToken: 'unused-while-generating-the-document',
-  engine: { holdSeconds: 120, maxSeatsPerBooking: 10, maxSeatsPerShow: 100_000 },
+  engine: defaultEngineSettings,
   pendingMigrations: async () => []
 })
 await app.ready()

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { startTestServer } from '../test/helpers/postgres-server.ts'
+import { startTestServer } from './postgres-server.ts'
 
 const server = await startTestServer()
 process.stdout.write(`# test database server: ${server.source}\n`)

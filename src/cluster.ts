@@ -1,40 +1,11 @@
 import cluster, { type Worker } from 'node:cluster'
-import { randomUUID } from 'node:crypto'
 import closeWithGrace from 'close-with-grace'
-import { AggregatorRegistry } from 'prom-client'
+import { answerMetricsRequests } from './cluster-metrics.ts'
 import type { Config } from './config.ts'
-import type { DatabaseTarget } from './database-setup.ts'
+import type { DatabaseTarget } from './db/target.ts'
 
 /** From the primary to its workers: shut down gracefully (as on SIGTERM). */
 export const shutdownMessage = 'booking:shutdown'
-const metricsRequest = 'booking:metrics'
-
-interface MetricsMessage { type: typeof metricsRequest, id: string, text?: string, error?: string }
-const isMetricsMessage = (message: unknown): message is MetricsMessage =>
-  typeof message === 'object' && message !== null && (message as { type?: unknown }).type === metricsRequest
-
-/**
- * In a worker: the metrics of every worker, summed by the primary, so that a scrape through the
- * shared port sees the whole service whichever worker answers. Undefined outside a cluster or
- * when the primary does not answer in time.
- */
-export async function clusterMetrics (): Promise<string | undefined> {
-  if (!cluster.isWorker || process.send === undefined) return undefined
-  const id = randomUUID()
-  return await new Promise((resolve) => {
-    const timer = setTimeout(() => finish(undefined), 3_000)
-    function finish (text: string | undefined): void {
-      clearTimeout(timer)
-      process.off('message', onMessage)
-      resolve(text)
-    }
-    function onMessage (message: unknown): void {
-      if (isMetricsMessage(message) && message.id === id) finish(message.text)
-    }
-    process.on('message', onMessage)
-    process.send!({ type: metricsRequest, id } satisfies MetricsMessage)
-  })
-}
 
 // The primary's few lines, in the workers' (pino's) format and levels, honouring LOG_LEVEL.
 const levels: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity }
@@ -56,13 +27,7 @@ export async function runWorkers (config: Config, target: DatabaseTarget): Promi
   const say = logger(config.LOG_LEVEL)
   const env = { DATABASE_URL: target.url, ADMIN_TOKEN: config.ADMIN_TOKEN }
   const fork = (): Worker => cluster.fork(env)
-  const aggregator = new AggregatorRegistry()
-  cluster.on('message', (worker, message: unknown) => {
-    if (!isMetricsMessage(message)) return
-    aggregator.clusterMetrics().then(
-      (text) => { worker.send({ type: metricsRequest, id: message.id, text } satisfies MetricsMessage) },
-      (error: Error) => { worker.send({ type: metricsRequest, id: message.id, error: error.message } satisfies MetricsMessage) })
-  })
+  answerMetricsRequests()
 
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return

@@ -3,6 +3,12 @@ import { Type, type Static } from '@sinclair/typebox'
 import envSchema from 'env-schema'
 import { maxSeatsPerBooking, maxSeatsPerShow } from '../api/index.ts'
 
+/**
+ * The engine's settings when none are configured: the server's defaults, and what scripts and tests
+ * mean by "as the server runs by default".
+ */
+export const defaultEngineSettings = { holdSeconds: 120, maxSeatsPerBooking: 10, maxSeatsPerShow: 100_000 } as const
+
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 type LogLevel = typeof logLevels[number]
 
@@ -27,11 +33,11 @@ export const ConfigSchema = Type.Object({
     description: 'PostgreSQL URL of the one LISTEN connection per process that live availability uses; the database URL ' +
       'when unset. Set it to reach the database directly when DATABASE_URL goes through PgBouncer in transaction mode, where LISTEN does not work'
   })),
-  HOLD_WINDOW_SECONDS: Type.Integer({ default: 120, minimum: 1, maximum: 86400, description: 'hold length' }),
+  HOLD_WINDOW_SECONDS: Type.Integer({ default: defaultEngineSettings.holdSeconds, minimum: 1, maximum: 86400, description: 'hold length' }),
   EXPIRY_JOB_INTERVAL_SECONDS: Type.Integer({ default: 15, minimum: 1, maximum: 3600, description: 'sweep period' }),
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'admin bearer token' })),
-  MAX_SEATS_PER_BOOKING: Type.Integer({ default: 10, minimum: 1, maximum: maxSeatsPerBooking, description: 'seats per hold' }),
-  MAX_SEATS_PER_SHOW: Type.Integer({ default: 100000, minimum: 1, maximum: maxSeatsPerShow, description: 'seats per show' }),
+  MAX_SEATS_PER_BOOKING: Type.Integer({ default: defaultEngineSettings.maxSeatsPerBooking, minimum: 1, maximum: maxSeatsPerBooking, description: 'seats per hold' }),
+  MAX_SEATS_PER_SHOW: Type.Integer({ default: defaultEngineSettings.maxSeatsPerShow, minimum: 1, maximum: maxSeatsPerShow, description: 'seats per show' }),
   LOG_LEVEL: Type.Unsafe<LogLevel>({ type: 'string', enum: logLevels, default: 'info' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated origins allowed to call from browsers; none when empty' }),
   TRUST_PROXY: Type.String({

@@ -84,9 +84,9 @@ export function createMetrics (sources: MetricsSources) {
     collect () { this.set(sources.subscribers()) }
   })
 
-  const observer: Required<Pick<EngineObserver, 'operationEnded' | 'sweepEnded' | 'holdStatementStarted'>> = {
+  const observer: Required<Pick<EngineObserver, 'operationEnded' | 'sweepEnded' | 'holdBatchStarted'>> = {
     operationEnded: (operation, outcome) => { operations.inc({ operation, outcome }) },
-    holdStatementStarted: (holds) => { holdsPerStatement.observe(holds) },
+    holdBatchStarted: (holds) => { holdsPerStatement.observe(holds) },
     sweepEnded: (result, seconds) => {
       expired.inc(result.expired)
       sweepSeconds.observe(seconds)

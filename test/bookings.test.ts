@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import t from 'tap'
+import { defaultEngineSettings } from '../src/config.ts'
 import { createShow, hold, holdOk, sleep, testApp } from './helpers/app.ts'
 import { invariantViolations } from './helpers/invariants.ts'
 
@@ -11,7 +12,7 @@ t.test('a hold by quantity takes the lowest free seats', async (t) => {
   const booking = response.json()
   t.match(booking, { show_id: show.id, status: 'PENDING', quantity: 2, seats: ['A1', 'A2'], confirmed_at: null, cancelled_at: null })
   const window = Date.parse(booking.hold_expires_at) - Date.parse(booking.created_at)
-  t.equal(window, 120_000, 'held for HOLD_WINDOW_SECONDS')
+  t.equal(window, defaultEngineSettings.holdSeconds * 1000, 'held for HOLD_WINDOW_SECONDS')
   t.match((await holdOk(app, { show_id: show.id, seats: ['B1'] })).seats, ['B1'])
   t.same((await holdOk(app, { show_id: show.id, quantity: 3 })).seats, ['A3', 'B2', 'B3'], 'skipping held seats, in seat order')
   t.same((await app.inject(`/bookings/${booking.id}`)).json(), booking)

@@ -54,7 +54,7 @@ t.test('the database URL comes from DATABASE_URL or the PG* variables', async (t
 })
 
 t.test('the server refuses to start on a bad value and says which', async (t) => {
-  const server = fileURLToPath(new URL('../src/server.ts', import.meta.url))
+  const server = fileURLToPath(new URL('../src/main.ts', import.meta.url))
   // Not under tap's coverage: that child would load the sources through another loader.
   const { NODE_OPTIONS: _options, NODE_V8_COVERAGE: _coverage, ...env } = process.env
   const result = spawnSync(process.execPath, ['--import=tsx', server], {

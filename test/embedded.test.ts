@@ -6,7 +6,7 @@ import { loadConfig } from '../src/config.ts'
 import { createDatabase } from '../src/db/database.ts'
 import { closedFolderOnPath, EmbeddedDatabaseError } from '../src/db/embedded.ts'
 import { pendingMigrations } from '../src/db/migrations.ts'
-import { resolveDatabase } from '../src/database-setup.ts'
+import { resolveDatabase } from '../src/db/target.ts'
 import { createBookingEngine } from '../src/engine/index.ts'
 
 t.test('with no database configured, an embedded PostgreSQL is started, migrated, and keeps its data', async (t) => {

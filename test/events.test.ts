@@ -8,7 +8,7 @@ import type { Availability } from '../api/index.ts'
 import type { App } from '../src/app.ts'
 import { createBookingEngine } from '../src/engine/index.ts'
 import { createListener } from '../src/events/listener.ts'
-import { silentLog } from '../src/log.ts'
+import { silentLog } from '../src/background-log.ts'
 import { createShow, holdOk, sleep, testApp } from './helpers/app.ts'
 import { EventReader, isAvailability, type Received } from './helpers/event-stream.ts'
 

@@ -95,7 +95,7 @@ t.test('a statement that fails fails every hold in it with its error', async (t)
 async function engineBehindLock (t: Test, url: string, timeouts?: Timeouts) {
   const { db, release } = await poolBehindLock(t, url, timeouts)
   const statements: number[] = []
-  const engine = createBookingEngine(db, settings, { holdStatementStarted: (holds) => { statements.push(holds) } })
+  const engine = createBookingEngine(db, settings, { holdBatchStarted: (holds) => { statements.push(holds) } })
   const waitingFor = async (holds: number): Promise<void> => {
     const deadline = Date.now() + 5_000
     while (engine.holdsWaiting() < holds) {

@@ -101,7 +101,7 @@ t.test('the OpenAPI document is served at /docs/json', async (t) => {
 t.test('while draining for a shutdown, requests are still served but /ready says 503 and connections close', async (t) => {
   const { app } = await testApp(t)
   t.equal((await app.inject('/ready')).statusCode, 200)
-  app.startDraining()
+  app.lifecycle.startDraining()
   const ready = await app.inject('/ready')
   t.equal(ready.statusCode, 503)
   t.match(ready.json(), { code: 'service_unavailable', detail: 'The server is shutting down' })

@@ -32,12 +32,12 @@ import { startRestartablePostgres } from './helpers/restartable-postgres.ts'
  */
 const worstCaseMs = 6_000
 /**
- * A stopped PostgreSQL refuses connections, so a request can know straight away: measured at
- * 3 to 17 ms p50 and 123 ms at worst on two shared cores. Anything near connectionTimeoutMillis
- * here means a request waited for nothing.
+ * A stopped PostgreSQL refuses connections, so a request can know straight away (docs/design.md,
+ * Failure timings, has the figures). Anything near connectionTimeoutMillis here means a request
+ * waited for nothing.
  */
 const promptMs = 1_000
-/** After PostgreSQL is up again, /ready must say so within this (measured: the first probe). */
+/** After PostgreSQL is up again, /ready must say so within this (in practice its first probe does). */
 const recoveryMs = 3_000
 /** A request unanswered after this is recorded as hung instead of being waited for. */
 const hangMs = 10_000
@@ -283,8 +283,8 @@ t.test('PostgreSQL stopped mid-traffic: quick 503s, then the app recovers on its
   t.ok(whileDown.length >= 20, `traffic kept coming while the database was down (${whileDown.length} requests)`)
   t.ok(whileDown.every(isUnavailableProblem), 'every request while the database was down answered 503 service_unavailable')
   t.ok(slowest(whileDown) <= promptMs, `each of them within ${promptMs} ms (p50 ${percentile(whileDown, 0.5)} ms, slowest ${slowest(whileDown)} ms)`)
-  // How long these wait is up to PostgreSQL's shutdown (70 to 370 ms measured), so they are held
-  // to answering promptly once it is over, not to a time from their start.
+  // How long these wait is up to PostgreSQL's shutdown, so they are held to answering promptly
+  // once it is over, not to a time from their start.
   const lateAfterStop = Math.round(Math.max(0, ...cutOff.map((outcome) => outcome.endedAt - stoppedAt)))
   t.ok(lateAfterStop <= promptMs, `requests cut off by the stop answered within ${promptMs} ms of PostgreSQL being gone (${cutOff.length}, the last ${lateAfterStop} ms after, slowest ${slowest(cutOff)} ms in all)`)
 

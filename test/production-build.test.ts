@@ -26,7 +26,7 @@ const packageOf = (specifier: string): string => specifier.split('/').slice(0, s
 t.test('the build imports production dependencies only', async (t) => {
   const { dependencies } = JSON.parse(readFileSync(path.join(projectDir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
   const files = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.js'))
-  t.ok(files.includes(path.join('src', 'server.js')) && files.includes(path.join('scripts', 'migrate.js')), 'the server and the migration command are built')
+  t.ok(files.includes(path.join('src', 'main.js')) && files.includes(path.join('scripts', 'migrate.js')), 'the server and the migration command are built')
   const imported = new Set<string>()
   const notJavaScript: string[] = []
   for (const file of files) {
@@ -47,7 +47,7 @@ t.test('the built migration command migrates a blank database, and the built ser
   t.equal(migrate.status, 0, 'the built migration command', { output: migrate.stdout + migrate.stderr })
 
   const token = 'production-build-admin-token-0123456789'
-  const server = await startServerProcess(t, { databaseUrl: url, nodeArgs: [path.join(dist, 'src', 'server.js')], env: { ADMIN_TOKEN: token, LOG_LEVEL: 'warn' } })
+  const server = await startServerProcess(t, { databaseUrl: url, nodeArgs: [path.join(dist, 'src', 'main.js')], env: { ADMIN_TOKEN: token, LOG_LEVEL: 'warn' } })
   t.equal((await fetch(`${server.url}/ready`)).status, 200, '/ready')
   const created = await fetch(`${server.url}/admin/shows`, {
     method: 'POST',

@@ -4,7 +4,7 @@ import pg from 'pg'
 import t, { type Test } from 'tap'
 import { buildApp } from '../src/app.ts'
 import { createDatabase } from '../src/db/database.ts'
-import { loggerOptions } from '../src/logging.ts'
+import { loggerOptions } from '../src/logger-options.ts'
 import { admin, createShow, hold, sleep, testApp } from './helpers/app.ts'
 import { keepBookingsOut } from './helpers/database.ts'
 

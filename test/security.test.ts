@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { buildApp } from '../src/app.ts'
 import { createDatabase } from '../src/db/database.ts'
-import { loggerOptions } from '../src/logging.ts'
+import { loggerOptions } from '../src/logger-options.ts'
 import { admin, adminToken, createShow, holdOk, testApp } from './helpers/app.ts'
 import { freshDatabaseUrl } from './helpers/database.ts'
 

@@ -7,7 +7,7 @@ import t from 'tap'
 import { freePort } from '../src/db/embedded.ts'
 import { freshDatabaseUrl } from './helpers/database.ts'
 
-const serverPath = fileURLToPath(new URL('../src/server.ts', import.meta.url))
+const serverPath = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
 t.test('the server process serves, logs its generated admin token once, and stops gracefully on SIGTERM', async (t) => {
   const url = await freshDatabaseUrl()

@@ -18,7 +18,7 @@ const textOf = (value: unknown): string => Array.isArray(value) ? `{${value.join
 /** The generic plan of `statement`: what the server runs after a statement's first few runs on a connection. */
 async function genericPlan (db: Database, statement: Compilable): Promise<string> {
   const compiled = statement.compile()
-  const args = sql.join(compiled.parameters.map((value) => sql.lit(textOf(value))))
+  const args = sql.join(compiled.parameters.map((value) => value === null ? sql`NULL` : sql.lit(textOf(value))))
   const rows = await db.transaction().execute(async (trx) => {
     await sql`SET LOCAL plan_cache_mode = force_generic_plan`.execute(trx)
     await sql`PREPARE bench_hold AS ${sql.raw(compiled.sql)}`.execute(trx)

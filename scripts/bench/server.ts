@@ -71,7 +71,7 @@ export async function startApi (databaseUrl: string, settings: Record<string, st
   const port = await freePort()
   // The same node flags as `make start` (the Makefile passes them), so the footprint measured is the real one.
   const nodeFlags = (process.env.SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean)
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'src/main.ts'], {
     cwd: root,
     env: childEnv({ ...benchSettings(), ...settings, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1' }),
     stdio: ['ignore', 'pipe', 'pipe']

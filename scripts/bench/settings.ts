@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { defaultEngineSettings } from '../../src/config.ts'
 
 /** The bench's knobs and the figures every phase shares. */
 
@@ -18,7 +19,7 @@ export const scale = positiveNumber('BENCH_SCALE', 1)
 export const seconds = positiveNumber('BENCH_SECONDS', 10)
 export const scaled = (count: number): number => Math.max(1, Math.round(count * scale))
 // The server's hold window, pinned so that the ceiling places exactly the API's holds.
-export const holdSeconds = 120
+export const holdSeconds = defaultEngineSettings.holdSeconds
 export const adminToken = `bench-${randomBytes(16).toString('hex')}`
 // The server's pool, sized to the cores PostgreSQL runs on (it runs here): more connections than
 // that only queue inside PostgreSQL, where lock and CPU contention lengthen every statement (the
@@ -28,7 +29,7 @@ export const poolMax = process.env.PGPOOL_MAX ?? String(os.availableParallelism(
 // still in flight, so that every hold the server made is counted.
 export const drainLimitSeconds = 30
 // The largest show the server allows by default (MAX_SEATS_PER_SHOW): the flash sale's size.
-export const largestShow = 100_000
+export const largestShow = defaultEngineSettings.maxSeatsPerShow
 
 export const targets = {
   ceilingShare: 0.5,

@@ -58,8 +58,8 @@ const statementNames = new Map<string, string>()
 
 /**
  * Makes every parameterised query a named prepared statement on its connection, so PostgreSQL
- * parses and plans each of our statements once per connection instead of on every request (the
- * hold statement's planning costs about as much as a third of its execution). The texts come from
+ * parses and plans each of our statements once per connection instead of on every request
+ * (planning is a large share of a hold's cost: docs/design.md). The texts come from
  * the code, never from clients, so the set of names stays small.
  */
 function prepareStatements (client: pg.PoolClient): void {

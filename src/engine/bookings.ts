@@ -4,10 +4,11 @@ import type { Database } from '../db/database.ts'
 import { jsonRows } from '../db/json-rows.ts'
 import type { DB } from '../db/types.ts'
 import { createBatchQueue, type BatchQueue } from './batch-queue.ts'
-import { decodeCursor, defaultPageSize, isUuid, toPage } from './cursor.ts'
+import { decodeCursor, defaultPageSize, toPage } from './cursor.ts'
 import { retryOnDeadlock } from './deadlocks.ts'
 import { EngineError } from './errors.ts'
 import { getShow } from './shows.ts'
+import { isUuid } from './uuid.ts'
 
 /** A bookings row with its seat labels, as every booking statement returns it. */
 export interface BookingRow {

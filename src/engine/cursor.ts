@@ -1,4 +1,5 @@
 import { invalidInput } from './errors.ts'
+import { isUuid } from './uuid.ts'
 
 /**
  * Keyset pagination: a cursor is the sort key of the last item of a page, opaque to clients.
@@ -12,7 +13,6 @@ export function encodeCursor (key: CursorKey): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url')
 }
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 // What toISOString gives for the timestamps PostgreSQL stores: four-digit years only, so a forged
 // cursor cannot carry a date PostgreSQL refuses.
 const isoPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
@@ -22,15 +22,11 @@ export function decodeCursor (cursor: string | undefined): CursorKey | undefined
   try {
     const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString())
     if (Array.isArray(key) && key.length === 2 && typeof key[0] === 'string' && isoPattern.test(key[0]) && !Number.isNaN(Date.parse(key[0])) &&
-      typeof key[1] === 'string' && uuidPattern.test(key[1])) {
+      typeof key[1] === 'string' && isUuid(key[1])) {
       return [key[0], key[1]]
     }
   } catch {}
   throw invalidInput('cursor', 'is not a cursor this API gave out')
-}
-
-export function isUuid (value: string): boolean {
-  return uuidPattern.test(value)
 }
 
 /** Splits a fetched `limit + 1` rows into a page and the cursor of the next one. */

@@ -1,4 +1,4 @@
-import type { Log } from '../log.ts'
+import type { Log } from '../background-log.ts'
 import type { BookingEngine } from './index.ts'
 
 /**

@@ -3,12 +3,12 @@ import type { Booking } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import type { BatchQueue } from './batch-queue.ts'
 import { toBooking } from './bookings.ts'
-import { isUuid } from './cursor.ts'
 import { retryOnDeadlock } from './deadlocks.ts'
 import { EngineError, invalidInput } from './errors.ts'
 import { insertBookings, listBookingSeats, markSeats, pickLabelledSeats, pickSeats, showStart } from './hold-statements.ts'
 import { claimKeys, decideOnce, requestHash, runOnce, type DecidedKey, type KeyedRequest } from './idempotency.ts'
 import { assignLabels, assignSeats, type Seat } from './seat-assignment.ts'
+import { isUuid } from './uuid.ts'
 
 export type HoldRequest =
   | { showId: string, quantity: number }

@@ -29,7 +29,7 @@ export interface EngineObserver {
   operationEnded?: (operation: Operation, outcome: string) => void
   sweepEnded?: (result: SweepResult, seconds: number) => void
   /** A batch placing `holds` quantity holds of one show together is finding their seats. */
-  holdStatementStarted?: (holds: number) => void
+  holdBatchStarted?: (holds: number) => void
 }
 
 /**
@@ -38,7 +38,7 @@ export interface EngineObserver {
  */
 export function createBookingEngine (db: Database, settings: EngineSettings, observer: EngineObserver = {}) {
   const holdBatches = createBatchQueue<BatchedHold, BatchedOutcome>(async (showId, holds) =>
-    await holdBatch(db, showId, holds, settings.holdSeconds, observer.holdStatementStarted))
+    await holdBatch(db, showId, holds, settings.holdSeconds, observer.holdBatchStarted))
   const confirmBatches = createConfirmBatches(db)
 
   /** Runs one write, then tells the observer its outcome and, when it changed seats, its show. */

@@ -2,7 +2,8 @@ import { sql, type Selectable } from 'kysely'
 import type { Availability, CreateShowRequest, Seat, Show, ShowWithStats } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import type { Shows } from '../db/types.ts'
-import { decodeCursor, defaultPageSize, isUuid, toPage } from './cursor.ts'
+import { decodeCursor, defaultPageSize, toPage } from './cursor.ts'
+import { isUuid } from './uuid.ts'
 import { EngineError, invalidInput } from './errors.ts'
 
 type ShowRow = Selectable<Shows>

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { createPool } from '../db/database.ts'
-import type { Log } from '../log.ts'
+import type { Log } from '../background-log.ts'
 
 export interface ListenerOptions {
   /** Not a transaction-mode PgBouncer: LISTEN needs a session of its own. */

@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import type { Database } from '../db/database.ts'
-import type { Log } from '../log.ts'
+import type { Log } from '../background-log.ts'
 
 export interface Publisher {
   /** Tells every process, within `intervalMs`, that the seats of `showId` changed. */

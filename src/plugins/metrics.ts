@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { clusterMetrics } from '../cluster.ts'
+import { clusterMetrics } from '../cluster-metrics.ts'
 import type { Metrics } from '../metrics.ts'
 import { neverShed } from './load-shedding.ts'
 

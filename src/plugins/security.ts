@@ -14,7 +14,7 @@ export interface SecurityOptions {
 /**
  * Security headers on every answer. The API answers JSON only, so its content security policy
  * allows nothing to load or frame it; Swagger UI at /docs sets its own, looser policy for its page
- * (see app.ts).
+ * (see documentation.ts).
  */
 export default fp(async function security (app: FastifyInstance, { corsOrigins }: SecurityOptions) {
   await app.register(helmet, {

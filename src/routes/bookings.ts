@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { Booking, CreateBookingRequest, EmptyRequest, IdempotencyHeaders, IdParams } from '../../api/index.ts'
+import { defaultEngineSettings } from '../config.ts'
 import type { BookingEngine, HoldRequest } from '../engine/index.ts'
 import { bodyProblems, createdResponse, databaseProblems, jsonResponse, problemResponse, rateLimitProblems } from '../http/responses.ts'
 
@@ -13,7 +14,7 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
       tags: ['bookings'],
       security: [],
       summary: 'Hold seats: any `quantity` of free seats, or exactly the labelled `seats`',
-      description: 'The hold lasts HOLD_WINDOW_SECONDS (120 by default): confirm it before `hold_expires_at`, or it lapses and its seats are free again.',
+      description: `The hold lasts HOLD_WINDOW_SECONDS (${defaultEngineSettings.holdSeconds} by default): confirm it before \`hold_expires_at\`, or it lapses and its seats are free again.`,
       headers: IdempotencyHeaders,
       body: Type.Ref(CreateBookingRequest),
       response: {

@@ -3,14 +3,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { IdParams, ShowEventStream } from '../../api/index.ts'
 import { EngineError } from '../engine/index.ts'
-import type { ShowEvents } from '../events/show-events.ts'
-import { AvailabilityStream, eventStreamType } from '../events/sse.ts'
+import { defaultHeartbeatMs, defaultIntervalMs, type ShowEvents } from '../events/show-events.ts'
+import { AvailabilityStream, eventStreamType } from '../http/availability-stream.ts'
 import { problem, sendProblem } from '../http/problems.ts'
 import { problemResponse } from '../http/responses.ts'
 
 const description = 'Server-Sent Events: an `availability` event (data: the `Availability` object alone) at once, ' +
-  'then after every change made through any server process, coalesced to at most 10 a second; a `: keep-alive` ' +
-  'comment every 15 s. Unknown and malformed ids answer 404 before the stream starts. Use EventSource.'
+  `then after every change made through any server process, coalesced to at most ${1000 / defaultIntervalMs} a second; a \`: keep-alive\` ` +
+  `comment every ${defaultHeartbeatMs / 1000} s. Unknown and malformed ids answer 404 before the stream starts. Use EventSource.`
 
 /**
  * GET /shows/{id}/events. The stream is written to reply.raw after reply.hijack() rather than with
@@ -21,12 +21,8 @@ const description = 'Server-Sent Events: an `availability` event (data: the `Ava
  */
 const showEvents: FastifyPluginAsyncTypebox<{ events: ShowEvents | undefined }> = async (app, { events }) => {
   const open = new Set<AvailabilityStream>()
-  let closing = false
   // A stream never ends by itself: without this the server's close would wait for its clients.
-  app.addHook('preClose', async () => {
-    closing = true
-    for (const stream of open) stream.end()
-  })
+  app.addHook('preClose', async () => { for (const stream of open) stream.end() })
 
   const unavailable = (detail: string) => problem(503, 'service_unavailable', detail)
 
@@ -47,7 +43,7 @@ const showEvents: FastifyPluginAsyncTypebox<{ events: ShowEvents | undefined }> 
     }
   }, async (request, reply) => {
     if (events === undefined) return await sendProblem(reply, unavailable('Live availability is not enabled in this process'))
-    if (closing) return await sendProblem(reply, unavailable('The server is shutting down'))
+    if (app.lifecycle.closing()) return await sendProblem(reply, unavailable('The server is shutting down'))
     const { id } = request.params
     const stream = new AvailabilityStream(reply.raw)
     const subscription = events.subscribe(id, stream)
@@ -64,7 +60,7 @@ const showEvents: FastifyPluginAsyncTypebox<{ events: ShowEvents | undefined }> 
       throw error
     }
     if (!found) throw new EngineError('show_not_found', `No show with id ${id}`)
-    if (closing) {
+    if (app.lifecycle.closing()) {
       end()
       return await sendProblem(reply, unavailable('The server is shutting down'))
     }

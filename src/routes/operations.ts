@@ -8,11 +8,9 @@ import { neverShed } from '../plugins/load-shedding.ts'
 export interface OperationsOptions {
   /** Resolves to the migrations not yet applied; rejects when the database does not answer. */
   pendingMigrations: () => Promise<string[]>
-  /** True once a graceful shutdown began: the instance should get no new traffic. */
-  draining?: () => boolean
 }
 
-const operations: FastifyPluginAsyncTypebox<OperationsOptions> = async (app, { pendingMigrations, draining = () => false }) => {
+const operations: FastifyPluginAsyncTypebox<OperationsOptions> = async (app, { pendingMigrations }) => {
   // Load balancers must see the truth under load too: shedding these would take a busy but
   // healthy instance out of rotation and pile its load onto the others.
   app.get('/health', {
@@ -39,7 +37,7 @@ const operations: FastifyPluginAsyncTypebox<OperationsOptions> = async (app, { p
       }
     }
   }, async (request, reply) => {
-    if (draining()) return await sendProblem(reply, problem(503, 'service_unavailable', 'The server is shutting down'))
+    if (app.lifecycle.draining()) return await sendProblem(reply, problem(503, 'service_unavailable', 'The server is shutting down'))
     let pending: string[]
     try {
       pending = await pendingMigrations()

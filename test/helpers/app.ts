@@ -2,9 +2,10 @@ import type { Writable } from 'node:stream'
 import type { Test } from 'tap'
 import type { Booking, Show } from '../../api/index.ts'
 import { buildApp, type App, type HttpSettings } from '../../src/app.ts'
+import { defaultEngineSettings } from '../../src/config.ts'
 import { createDatabase, poolStats, type Database, type Timeouts } from '../../src/db/database.ts'
 import { pendingMigrations } from '../../src/db/migrations.ts'
-import { loggerOptions } from '../../src/logging.ts'
+import { loggerOptions } from '../../src/logger-options.ts'
 import { freshDatabaseUrl } from './database.ts'
 import { validateResponses } from './response-validation.ts'
 
@@ -45,9 +46,9 @@ export async function testApp (t: Test, options: TestAppOptions = {}): Promise<T
     db,
     adminToken,
     engine: {
-      holdSeconds: options.holdSeconds ?? 120,
-      maxSeatsPerBooking: options.maxSeatsPerBooking ?? 10,
-      maxSeatsPerShow: options.maxSeatsPerShow ?? 100_000
+      holdSeconds: options.holdSeconds ?? defaultEngineSettings.holdSeconds,
+      maxSeatsPerBooking: options.maxSeatsPerBooking ?? defaultEngineSettings.maxSeatsPerBooking,
+      maxSeatsPerShow: options.maxSeatsPerShow ?? defaultEngineSettings.maxSeatsPerShow
     },
     pendingMigrations: async () => await pendingMigrations(db),
     poolStats: () => poolStats(pool),

@@ -5,7 +5,7 @@ import pg from 'pg'
 import tap, { type Test } from 'tap'
 import { createDatabase, dropDatabase, withClient, withDatabaseName, type Database } from '../../src/db/database.ts'
 import { dbmate, migrationsDir } from '../../src/db/migrations.ts'
-import { startTestServer, type TestServer } from './postgres-server.ts'
+import { startTestServer, type TestServer } from '../../scripts/postgres-server.ts'
 
 let ownServer: Promise<TestServer> | undefined
 

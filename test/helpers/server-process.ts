@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { freePort } from '../../src/db/embedded.ts'
 
-export const serverPath = fileURLToPath(new URL('../../src/server.ts', import.meta.url))
+export const serverPath = fileURLToPath(new URL('../../src/main.ts', import.meta.url))
 
 export interface ServerExit { code: number | null, signal: NodeJS.Signals | null }
 
@@ -84,7 +84,7 @@ async function waitUntilListening (server: ServerProcess, timeoutMs: number): Pr
 }
 
 /**
- * Spawns `src/server.ts` as a real process (`node --import=tsx`, unless `nodeArgs` say otherwise)
+ * Spawns `src/main.ts` as a real process (`node --import=tsx`, unless `nodeArgs` say otherwise)
  * on 127.0.0.1 and waits until it listens. It is SIGKILLed when `t` ends, whatever happened, so a
  * failing test leaves no server.
  */

@@ -1,24 +1,17 @@
 import cluster from 'node:cluster'
-import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
 import { shutdownMessage } from './cluster.ts'
 import type { Config } from './config.ts'
-import type { DatabaseTarget } from './database-setup.ts'
+import type { DatabaseTarget } from './db/target.ts'
 import { createDatabase, poolStats } from './db/database.ts'
 import { readinessCheck } from './db/readiness.ts'
 import { startExpiryJob } from './engine/expiry-job.ts'
-import { loggerOptions } from './logging.ts'
+import { loggerOptions } from './logger-options.ts'
+import type { ShutdownTimings } from './plugins/lifecycle.ts'
 
-/**
- * How long a shutting-down process keeps serving before it stops listening: requests already on
- * their way (on new connections, which closing the listener would reset) are answered, and load
- * balancers polling /ready see the 503 and stop sending. Part of the 10 s grace.
- */
-const drainMs = 1_000
-
-/** How long a shutdown waits for answers already ended to reach slow clients. Part of the 10 s grace. */
-const answerFlushMs = 5_000
+/** Within the 10 s grace: a second of draining, then up to 5 s for answers to reach slow clients. */
+const shutdownTimings: ShutdownTimings = { drainMs: 1_000, answerFlushMs: 5_000 }
 
 /**
  * One serving process: the app on its own pool, the expiry sweep, and a graceful shutdown. With
@@ -65,19 +58,14 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
     app.log.warn(`ADMIN_TOKEN is not set; this process made one: ${config.ADMIN_TOKEN}`)
   }
   const expiryJob = startExpiryJob(app.engine, config.EXPIRY_JOB_INTERVAL_SECONDS, app.log)
+  app.addHook('preClose', async () => { await expiryJob.stop() })
 
   // On SIGINT/SIGTERM: drain, stop taking requests, let those in flight finish, then close the pool
   // and the embedded database. A second signal, or 10 s, forces the exit.
-  let shuttingDown = false
   const grace = closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
-    shuttingDown = true
     if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal: signal ?? 'primary', worker: cluster.isWorker }, 'shutting down')
-    app.startDraining()
-    await sleep(drainMs)
-    await app.answersSent(answerFlushMs)
-    await expiryJob.stop()
-    await app.close()
+    await app.lifecycle.shutdown(shutdownTimings)
     await db.destroy()
     await probe.db.destroy()
     await target.stop()
@@ -85,7 +73,7 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
 
   // In a cluster the primary asks for the same shutdown by message; a worker already shutting
   // down on its own signal ignores it.
-  process.on('message', (message) => { if (message === shutdownMessage && !shuttingDown) void grace.close() })
+  process.on('message', (message) => { if (message === shutdownMessage && !app.lifecycle.draining()) void grace.close() })
 
   // A sale opens with thousands of connections at once: Node's default backlog (511) drops SYNs
   // beyond it, and each dropped client waits a second for its retransmission. The kernel caps the

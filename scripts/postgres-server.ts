@@ -1,7 +1,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { startEmbeddedPostgres } from '../../src/db/embedded.ts'
+import { startEmbeddedPostgres } from '../src/db/embedded.ts'
 
 export interface TestServer {
   /** URL of a maintenance database on the server; tests create their own databases next to it. */

@@ -1,9 +1,9 @@
 import cluster from 'node:cluster'
 import { runWorkers } from './cluster.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
-import { resolveDatabase, type DatabaseTarget } from './database-setup.ts'
+import { resolveDatabase, type DatabaseTarget } from './db/target.ts'
 import { EmbeddedDatabaseError } from './db/embedded.ts'
-import { serve } from './serve.ts'
+import { serve } from './serving-process.ts'
 
 function readConfig (): Config {
   try {

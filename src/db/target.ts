@@ -1,10 +1,10 @@
 import { fileURLToPath } from 'node:url'
-import type { DatabaseConfig } from './config.ts'
-import { configuredDatabaseUrl, ensureDatabase, withDatabaseName } from './db/database.ts'
-import { startEmbeddedPostgres } from './db/embedded.ts'
-import { dbmate } from './db/migrations.ts'
+import type { DatabaseConfig } from '../config.ts'
+import { configuredDatabaseUrl, ensureDatabase, withDatabaseName } from './database.ts'
+import { startEmbeddedPostgres } from './embedded.ts'
+import { dbmate } from './migrations.ts'
 
-export const embeddedDataDir = fileURLToPath(new URL('../.data/postgres', import.meta.url))
+export const embeddedDataDir = fileURLToPath(new URL('../../.data/postgres', import.meta.url))
 const embeddedDatabaseName = 'booking'
 
 export interface DatabaseTarget {

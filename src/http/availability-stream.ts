@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import type { ShowSubscriber } from './show-events.ts'
+import type { ShowSubscriber } from '../events/show-state.ts'
 
 export const eventStreamType = 'text/event-stream'
 
