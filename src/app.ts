@@ -144,7 +144,7 @@ export async function buildApp (options: AppOptions) {
   // A request that arrives on a kept-alive connection once closing began is refused as a problem
   // (Fastify's own 503 for it is not one), so the client retries elsewhere.
   app.addHook('onRequest', async (_request, reply) => {
-    if (closing) return await sendProblem(reply, problem(503, 'service_unavailable', 'The server is shutting down; retry'))
+    if (closing) return await sendProblem(reply, problem('service_unavailable', 'The server is shutting down; retry'))
   })
 
   const logUnavailable = unavailabilityLog(app.log)
@@ -160,8 +160,8 @@ export async function buildApp (options: AppOptions) {
   app.setNotFoundHandler(async (request, reply) => {
     const path = request.url.split('?')[0] ?? ''
     const allow = allowed(path)
-    if (allow.length === 0) return await sendProblem(reply, problem(404, 'route_not_found', `No route ${request.method} ${path}`))
-    return await sendProblem(reply.header('allow', allow.join(', ')), problem(405, 'method_not_allowed', `${path} takes ${allow.join(', ')}`))
+    if (allow.length === 0) return await sendProblem(reply, problem('route_not_found', `No route ${request.method} ${path}`))
+    return await sendProblem(reply.header('allow', allow.join(', ')), problem('method_not_allowed', `${path} takes ${allow.join(', ')}`))
   })
 
   await app.register(metricsPlugin, { metrics })
