@@ -23,7 +23,8 @@ export async function sendProblem (reply: FastifyReply, body: Problem): Promise<
   const instance = reply.request.url.split('?')[0]
   // A problem is built here, never read from the database, so it is sent as it is: the route's
   // serializer would try a union's variants one by one, and answer 500 for a code it does not list.
-  return await reply.code(body.status).type(problemContentType).serializer(JSON.stringify)
+  // Fastify adds the charset only to what it serializes itself.
+  return await reply.code(body.status).type(`${problemContentType}; charset=utf-8`).serializer(JSON.stringify)
     .send({ ...body, ...(instance !== undefined && { instance }) })
 }
 
