@@ -22,11 +22,10 @@ export const problemCatalogue = {
   booking_cancelled: { status: 409, title: 'The booking was cancelled', description: 'A cancelled booking cannot be confirmed.' },
   idempotency_key_in_use: { status: 409, title: 'A request with this Idempotency-Key is still running', description: 'Another request with this key has not answered yet. Retry after a moment to get its answer.' },
   payload_too_large: { status: 413, title: 'The request body is too large', description: 'Bodies are at most 64 KiB.' },
-  uri_too_long: { status: 414, title: 'The URL is too long', description: 'A path segment is longer than 1,000 characters.' },
   unsupported_media_type: { status: 415, title: 'Unsupported content type', description: 'Bodies are `application/json` only.' },
   idempotency_key_reused: { status: 422, title: 'Idempotency-Key reused with another request', description: 'This key came with another body within 24 hours. Use a new random key for a new request.' },
   rate_limited: { status: 429, title: 'Too many requests', description: 'This client sent more requests than RATE_LIMIT_* allow. Retry after `Retry-After` seconds.' },
-  headers_too_large: { status: 431, title: 'The request headers are too large', description: 'The request headers are larger than 16 KiB. The connection is closed.' },
+  headers_too_large: { status: 431, title: 'The request headers are too large', description: 'The request line and headers together are larger than 16 KiB. The connection is closed.' },
   internal_error: { status: 500, title: 'Internal error', description: 'Something went wrong on the server; it was logged. Nothing half-done is left behind.' },
   service_unavailable: { status: 503, title: 'The service is unavailable for a moment', description: 'The database is not answering, or the server is shutting down. Retry after `Retry-After` seconds.' },
   overloaded: { status: 503, title: 'The service is overloaded', description: 'The server is shedding load. Retry after `Retry-After` seconds.' }

@@ -857,42 +857,6 @@ export interface components {
             instance?: string;
         };
         /**
-         * UriTooLongProblem
-         * @description uri_too_long: A path segment is longer than 1,000 characters.
-         * @example {
-         *       "type": "/problems/uri_too_long",
-         *       "title": "The URL is too long",
-         *       "status": 414,
-         *       "detail": "A path segment is longer than 1,000 characters.",
-         *       "code": "uri_too_long"
-         *     }
-         */
-        UriTooLongProblem: {
-            /**
-             * Format: uri-reference
-             * @description The kind of problem: a page of this service that describes the code
-             * @example /problems/uri_too_long
-             */
-            type: string;
-            /** @example The URL is too long */
-            title: string;
-            /** @example 414 */
-            status: number;
-            /** @description What happened to this request, for people */
-            detail: string;
-            /**
-             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
-             * @enum {string}
-             */
-            code: "uri_too_long";
-            /**
-             * Format: uri-reference
-             * @description The path of the request that met the problem
-             * @example /bookings
-             */
-            instance?: string;
-        };
-        /**
          * UnsupportedMediaTypeProblem
          * @description unsupported_media_type: Bodies are `application/json` only.
          * @example {
@@ -1002,12 +966,12 @@ export interface components {
         };
         /**
          * HeadersTooLargeProblem
-         * @description headers_too_large: The request headers are larger than 16 KiB. The connection is closed.
+         * @description headers_too_large: The request line and headers together are larger than 16 KiB. The connection is closed.
          * @example {
          *       "type": "/problems/headers_too_large",
          *       "title": "The request headers are too large",
          *       "status": 431,
-         *       "detail": "The request headers are larger than 16 KiB",
+         *       "detail": "The request line and headers together are larger than 16 KiB",
          *       "code": "headers_too_large"
          *     }
          */
@@ -1148,7 +1112,7 @@ export interface components {
          * Problem
          * @description RFC 9457 problem details, served as application/problem+json: one of the *Problem schemas, told apart by `code`. Each response names those it may answer.
          */
-        Problem: components["schemas"]["ValidationFailedProblem"] | components["schemas"]["BadRequestProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ShowNotFoundProblem"] | components["schemas"]["BookingNotFoundProblem"] | components["schemas"]["RouteNotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingCancelledProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UriTooLongProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["IdempotencyKeyReusedProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["InternalErrorProblem"] | components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
+        Problem: components["schemas"]["ValidationFailedProblem"] | components["schemas"]["BadRequestProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ShowNotFoundProblem"] | components["schemas"]["BookingNotFoundProblem"] | components["schemas"]["RouteNotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingCancelledProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["IdempotencyKeyReusedProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["InternalErrorProblem"] | components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
         /**
          * Show
          * @example {

@@ -84,17 +84,30 @@ function isDatabaseUnavailable (error: Error & { code?: string }): boolean {
     /timeout exceeded when trying to connect|Connection terminated|is not queryable/i.test(error.message)
 }
 
+/** What each path's id names, by the path's start; a path id elsewhere names a route (a problem page). */
+const idsOf: Array<[RegExp, 'show_not_found' | 'booking_not_found']> = [[/^\/(admin\/)?shows\//, 'show_not_found'], [/^\/bookings\//, 'booking_not_found']]
+
+/**
+ * A path id the router cannot read (a malformed percent-encoding, or longer than its
+ * maxParamLength) is not an id of anything: the 404 of its resource, as a well-formed unknown id.
+ */
+function malformedId (url: string): Problem {
+  const path = url.split('?')[0] ?? ''
+  const code = idsOf.find(([start]) => start.test(path))?.[1]
+  if (code === undefined) return problem('route_not_found', 'No route has this path: a part of it is not a valid URL component')
+  return problem(code, `No ${code === 'show_not_found' ? 'show' : 'booking'} has this id: it is not a valid URL component, or too long`)
+}
+
 /** Every error a request can end in, as a problem. Never a stack trace or a database message. */
-export function toProblem (error: FastifyError & { validation?: AjvError[] }, method: string): Problem {
-  if (error instanceof EngineError) return fromEngine(error, method === 'GET' ? 'query' : 'body')
+export function toProblem (error: FastifyError & { validation?: AjvError[] }, request: { method: string, url: string }): Problem {
+  if (error instanceof EngineError) return fromEngine(error, request.method === 'GET' ? 'query' : 'body')
   if (error.validation !== undefined) return validationProblem(error.validation, error.validationContext ?? 'body')
   const status = error.statusCode ?? 500
   if (status === 401) return problem('unauthorized', 'Send Authorization: Bearer <ADMIN_TOKEN>')
   if (status === 413) return problem('payload_too_large', 'The request body is larger than this API accepts')
   if (status === 415) return problem('unsupported_media_type', 'Send the body as application/json')
   if (status === 429) return problem('rate_limited', error.message)
-  if (status === 414) return problem('uri_too_long', 'A path segment is longer than this API accepts')
-  if (error.code === 'FST_ERR_BAD_URL') return problem('validation_failed', 'The URL is not valid', { errors: [{ path: '/params', message: 'is not a valid URL component' }] })
+  if (error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH') return malformedId(request.url)
   if (error.code === 'FST_UNDER_PRESSURE') return problem('overloaded', 'The server is at capacity; retry after Retry-After seconds')
   // Fastify's own 400s are about the body as a whole: unparseable or empty JSON.
   if (status === 400) return problem('validation_failed', error.message, { errors: [{ path: '/body', message: error.message }] })
