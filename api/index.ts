@@ -3,8 +3,7 @@
  * validation, the response serialisation and the OpenAPI document. Imports nothing from src/.
  */
 import { Booking, BookingPage, CreateBookingRequest, EmptyRequest, HoldByQuantityRequest, HoldBySeatsRequest } from './bookings.ts'
-import { Problem, ProblemError } from './common.ts'
-import { ProblemCode } from './problems.ts'
+import { Problem, ProblemError, problemSchemas } from './problems.ts'
 import { ShowEventStream } from './events.ts'
 import { Health, Ready } from './operations.ts'
 import {
@@ -21,7 +20,7 @@ export * from './shows.ts'
 
 /** Every named component, in an order where each comes after the components it refers to. */
 export const components = [
-  ProblemError, ProblemCode, Problem,
+  ProblemError, ...Object.values(problemSchemas), Problem,
   Show, Availability, ShowWithStats, ShowAvailability, ShowEventStream, Seat, SeatMap, SeatRow,
   CreateNumberedShowRequest, CreateRowsShowRequest, CreateShowRequest, ShowPage, ShowWithStatsPage,
   Booking, HoldByQuantityRequest, HoldBySeatsRequest, CreateBookingRequest, EmptyRequest, BookingPage,

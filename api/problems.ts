@@ -1,8 +1,10 @@
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox'
+import { maxProblemErrors, maxSeatsPerBooking, maxSeatsPerShow } from './common.ts'
 
 /**
  * Every problem `code` the API answers: its status, a title and what it means for a client. The
- * Problem schema's `code` enum, the titles in answers and the pages at /problems/{code} come from here.
+ * code enum, the Problem schemas of the document, the titles in answers and the pages at
+ * /problems/{code} all come from here.
  */
 export const problemCatalogue = {
   validation_failed: { status: 400, title: 'The request is not valid', description: 'A body, query or header value does not match the document. `errors` lists each offending value as a JSON Pointer (`/body/quantity`) and a message. Fix the request; retrying it unchanged fails again.' },
@@ -20,34 +22,102 @@ export const problemCatalogue = {
   booking_cancelled: { status: 409, title: 'The booking was cancelled', description: 'A cancelled booking cannot be confirmed.' },
   idempotency_key_in_use: { status: 409, title: 'A request with this Idempotency-Key is still running', description: 'Another request with this key has not answered yet. Retry after a moment to get its answer.' },
   payload_too_large: { status: 413, title: 'The request body is too large', description: 'Bodies are at most 64 KiB.' },
-  uri_too_long: { status: 414, title: 'The URL is too long', description: 'A path segment is longer than 1,000 characters.' },
   unsupported_media_type: { status: 415, title: 'Unsupported content type', description: 'Bodies are `application/json` only.' },
   idempotency_key_reused: { status: 422, title: 'Idempotency-Key reused with another request', description: 'This key came with another body within 24 hours. Use a new random key for a new request.' },
   rate_limited: { status: 429, title: 'Too many requests', description: 'This client sent more requests than RATE_LIMIT_* allow. Retry after `Retry-After` seconds.' },
-  headers_too_large: { status: 431, title: 'The request headers are too large', description: 'The request headers are larger than 16 KiB. The connection is closed.' },
+  headers_too_large: { status: 431, title: 'The request headers are too large', description: 'The request line and headers together are larger than 16 KiB. The connection is closed.' },
   internal_error: { status: 500, title: 'Internal error', description: 'Something went wrong on the server; it was logged. Nothing half-done is left behind.' },
   service_unavailable: { status: 503, title: 'The service is unavailable for a moment', description: 'The database is not answering, or the server is shutting down. Retry after `Retry-After` seconds.' },
   overloaded: { status: 503, title: 'The service is overloaded', description: 'The server is shedding load. Retry after `Retry-After` seconds.' }
 } as const
 
-export const problemCodes = Object.keys(problemCatalogue) as Array<keyof typeof problemCatalogue>
+export type ProblemCode = keyof typeof problemCatalogue
+export const problemCodes = Object.keys(problemCatalogue) as ProblemCode[]
 
-/** The members some codes add, as the examples show them. */
-const exampleExtras: Partial<Record<keyof typeof problemCatalogue, object>> = {
+export const ProblemError = Type.Object({
+  path: Type.String({ description: 'JSON Pointer to the offending value, starting with the request part: `/body/quantity`, `/query/limit`, `/headers/idempotency-key`', examples: ['/body/quantity'] }),
+  message: Type.String({ examples: ['must be >= 1'] })
+}, { $id: 'ProblemError', title: 'ProblemError', additionalProperties: false })
+
+/** The members some codes add to a problem, required where they occur. */
+const problemMembers = {
+  validation_failed: {
+    errors: Type.Array(Type.Ref(ProblemError), { maxItems: maxProblemErrors, description: `Every invalid value (the first ${maxProblemErrors})` })
+  },
+  insufficient_seats: {
+    available: Type.Integer({ minimum: 0, maximum: maxSeatsPerShow, description: 'The free seats when it was decided' })
+  },
+  seats_unavailable: {
+    unavailable: Type.Array(Type.String(), { maxItems: maxSeatsPerBooking, description: 'The asked-for labels that are not free' })
+  }
+} satisfies Partial<Record<ProblemCode, TProperties>>
+
+type MembersOf<C extends ProblemCode> = C extends keyof typeof problemMembers ? (typeof problemMembers)[C] : {}
+
+/** The members of a code's problem beyond those every problem has: `{ available }` for insufficient_seats. */
+export type ProblemMembers<C extends ProblemCode> = Static<TObject<MembersOf<C>>>
+
+/** The members the examples add. */
+const exampleMembers: { [C in keyof typeof problemMembers]: ProblemMembers<C> } = {
   validation_failed: { errors: [{ path: '/body/quantity', message: 'must be >= 1' }] },
   insufficient_seats: { available: 2 },
   seats_unavailable: { unavailable: ['A2'] }
 }
 
 /** An example answer of a code, for the document. */
-export function problemExample (code: keyof typeof problemCatalogue) {
+export function problemExample (code: ProblemCode) {
   const { status, title, description } = problemCatalogue[code]
-  return { type: `/problems/${code}`, title, status, detail: description.split('. ')[0] ?? description, code, ...exampleExtras[code] }
+  const members = code in exampleMembers ? exampleMembers[code as keyof typeof exampleMembers] : {}
+  return { type: `/problems/${code}`, title, status, detail: description.split('. ')[0] ?? description, code, ...members }
 }
 
-export const ProblemCode = Type.Union(problemCodes.map((code) => Type.Literal(code)), {
-  $id: 'ProblemCode',
-  title: 'ProblemCode',
-  description: 'Stable snake_case code that clients switch on; /problems/{code} describes each'
+/** The document's name of a code's problem: InsufficientSeatsProblem. */
+const schemaName = (code: ProblemCode): string =>
+  `${code.split('_').map((word) => `${word[0]?.toUpperCase() ?? ''}${word.slice(1)}`).join('')}Problem`
+
+function problemSchema<C extends ProblemCode> (code: C) {
+  const { title, description } = problemCatalogue[code]
+  const members = (problemMembers as Partial<Record<ProblemCode, TProperties>>)[code] as MembersOf<C> | undefined
+  return Type.Object({
+    type: Type.String({ format: 'uri-reference', description: 'The kind of problem: a page of this service that describes the code', examples: [`/problems/${code}`] }),
+    title: Type.String({ examples: [title] }),
+    status: Type.Integer({ minimum: 400, maximum: 599, examples: [problemCatalogue[code].status] }),
+    detail: Type.String({ description: 'What happened to this request, for people' }),
+    code: Type.Literal(code, { description: 'Stable snake_case code that clients switch on; /problems/{code} describes each' }),
+    instance: Type.Optional(Type.String({ format: 'uri-reference', description: 'The path of the request that met the problem', examples: ['/bookings'] })),
+    ...(members ?? {} as MembersOf<C>)
+  }, {
+    $id: schemaName(code),
+    title: schemaName(code),
+    description: `${code}: ${description}`,
+    additionalProperties: false,
+    examples: [problemExample(code)]
+  })
+}
+
+/** The problem schema of each code, a named component of the document. */
+export const problemSchemas = Object.fromEntries(problemCodes.map((code) => [code, problemSchema(code)])) as unknown as
+  { [C in ProblemCode]: ReturnType<typeof problemSchema<C>> }
+
+/** RFC 9457 problem details of any code: a union discriminated by `code`. */
+export type Problem = { [C in ProblemCode]: Static<(typeof problemSchemas)[C]> }[ProblemCode]
+
+/**
+ * The problems of the given codes: a reference to the one code's schema, or a union of several that
+ * generated clients narrow on `code` (the discriminator).
+ */
+export function problemOf (codes: readonly ProblemCode[], options: { $id?: string, title?: string, description?: string } = {}): TSchema {
+  const [only] = codes
+  if (codes.length === 1 && only !== undefined && options.$id === undefined) return Type.Ref(problemSchemas[only])
+  return Type.Unsafe<Problem>({
+    ...options,
+    oneOf: codes.map((code) => Type.Ref(problemSchemas[code])),
+    discriminator: { propertyName: 'code', mapping: Object.fromEntries(codes.map((code) => [code, `#/components/schemas/${schemaName(code)}`])) }
+  })
+}
+
+export const Problem = problemOf(problemCodes, {
+  $id: 'Problem',
+  title: 'Problem',
+  description: 'RFC 9457 problem details, served as application/problem+json: one of the *Problem schemas, told apart by `code`. Each response names those it may answer.'
 })
-export type ProblemCode = Static<typeof ProblemCode>

@@ -67,11 +67,12 @@ function serverOptions (http: HttpSettings, logger: AppOptions['logger']): Fasti
     return503OnClosing: false,
     // Errors the router raises before any route or hook runs (a malformed or overlong path) are
     // problems like every other.
-    frameworkErrors: (error, request, reply) => { void sendProblem(reply, toProblem(error, request.method)) },
+    frameworkErrors: (error, request, reply) => { void sendProblem(reply, toProblem(error, request)) },
     // A client gets 30 s to send its request (slowloris); answers, event streams included, are not bounded by it.
     requestTimeout: 30_000,
     clientErrorHandler: answerClientError,
-    // Long path ids are still answered as not found by their route, not as an unknown route.
+    // Path ids up to 1,000 characters reach their route; a longer one is not found of its
+    // resource all the same (toProblem), without the router matching it.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 }
   }
 }

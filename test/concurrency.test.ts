@@ -1,12 +1,12 @@
 import { sql } from 'kysely'
 import t from 'tap'
-import type { Booking } from '../api/index.ts'
+import type { Booking, ProblemCode } from '../api/index.ts'
 import type { App } from '../src/app.ts'
 import { createBookingEngine } from '../src/engine/index.ts'
 import { createShow, hold, holdOk, sleep, testApp } from './helpers/app.ts'
 import { invariantViolations, seatCounts } from './helpers/invariants.ts'
 
-interface Attempt { quantity: number, status: number, booking?: Booking, code?: string }
+interface Attempt { quantity: number, status: number, booking?: Booking, code?: ProblemCode }
 
 /** Fires every request at once and waits for all of them. */
 async function storm (apps: App[], showId: string, quantities: number[]): Promise<Attempt[]> {

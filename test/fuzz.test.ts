@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { sql } from 'kysely'
 import t, { type Test } from 'tap'
+import type { ProblemCode } from '../api/index.ts'
 import type { Database } from '../src/db/database.ts'
 import { admin, adminToken, createShow, holdOk, testApp } from './helpers/app.ts'
 import {
@@ -492,7 +493,7 @@ async function fingerprinter (db: Database): Promise<(key?: string) => Promise<F
  * answer again, so the first answer's row in idempotency_keys (and only that row) may be written
  * by these 4xx. Validation failures and key conflicts are not stored.
  */
-const storedRefusals = new Set(['show_not_found', 'insufficient_seats', 'seats_unavailable', 'sales_closed'])
+const storedRefusals = new Set<string>(['show_not_found', 'insufficient_seats', 'seats_unavailable', 'sales_closed'] satisfies ProblemCode[])
 
 // ---------------------------------------------------------------------------------------------
 // The run

@@ -1,3 +1,4 @@
+import { connect, type AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { problemCodes } from '../api/index.ts'
@@ -14,6 +15,43 @@ t.test('a wrong method on a real path answers 405 with Allow; an unknown path st
   const unknown = await app.inject({ method: 'DELETE', url: '/nowhere' })
   t.equal(unknown.statusCode, 404)
   t.equal(unknown.headers.allow, undefined)
+})
+
+t.test('a malformed id answers the 404 of its resource, as an unknown id does', async (t) => {
+  const { app } = await testApp(t)
+  const long = 'x'.repeat(3000)
+  const badEncoding = '%E0%A4%A'
+  const cases = [
+    ['GET', '/shows/{id}', 'show_not_found'],
+    ['GET', '/shows/{id}/seats', 'show_not_found'],
+    ['GET', '/admin/shows/{id}/bookings', 'show_not_found'],
+    ['GET', '/bookings/{id}', 'booking_not_found'],
+    ['POST', '/bookings/{id}/confirm', 'booking_not_found'],
+    ['GET', '/problems/{id}', 'route_not_found']
+  ] as const
+  for (const [method, path, code] of cases) {
+    for (const id of [crypto.randomUUID(), long, badEncoding]) {
+      const url = path.replace('{id}', id)
+      const response = await app.inject({ method, url, headers: admin })
+      const name = `${method} ${path} with ${id.slice(0, 40)}`
+      t.equal(response.statusCode, 404, name)
+      t.match(response.headers['content-type'], /^application\/problem\+json/, name)
+      t.match(response.json(), { status: 404, code, type: `/problems/${code}`, instance: url }, name)
+    }
+  }
+})
+
+t.test('a URL too long for the request line and headers (16 KiB) is refused as a problem', async (t) => {
+  const { app } = await testApp(t)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  const socket = connect(port, '127.0.0.1')
+  socket.end(`GET /shows/${'x'.repeat(17_000)} HTTP/1.1\r\nHost: x\r\n\r\n`)
+  const chunks: Buffer[] = []
+  for await (const chunk of socket) chunks.push(chunk as Buffer)
+  const [head = '', body = ''] = Buffer.concat(chunks).toString().split('\r\n\r\n')
+  t.match(head, /^HTTP\/1.1 431 .*\r\nContent-Type: application\/problem\+json\r\n/)
+  t.match(JSON.parse(body), { status: 431, code: 'headers_too_large' })
 })
 
 t.test('a 201 names the new resource in Location', async (t) => {

@@ -301,24 +301,314 @@ export interface components {
             message: string;
         };
         /**
-         * ProblemCode
-         * @description Stable snake_case code that clients switch on; /problems/{code} describes each
+         * ValidationFailedProblem
+         * @description validation_failed: A body, query or header value does not match the document. `errors` lists each offending value as a JSON Pointer (`/body/quantity`) and a message. Fix the request; retrying it unchanged fails again.
+         * @example {
+         *       "type": "/problems/validation_failed",
+         *       "title": "The request is not valid",
+         *       "status": 400,
+         *       "detail": "A body, query or header value does not match the document",
+         *       "code": "validation_failed",
+         *       "errors": [
+         *         {
+         *           "path": "/body/quantity",
+         *           "message": "must be >= 1"
+         *         }
+         *       ]
+         *     }
          */
-        ProblemCode: "validation_failed" | "bad_request" | "unauthorized" | "show_not_found" | "booking_not_found" | "route_not_found" | "method_not_allowed" | "request_timeout" | "insufficient_seats" | "seats_unavailable" | "sales_closed" | "hold_expired" | "booking_cancelled" | "idempotency_key_in_use" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "idempotency_key_reused" | "rate_limited" | "headers_too_large" | "internal_error" | "service_unavailable" | "overloaded";
+        ValidationFailedProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/validation_failed
+             */
+            type: string;
+            /** @example The request is not valid */
+            title: string;
+            /** @example 400 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "validation_failed";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+            /** @description Every invalid value (the first 100) */
+            errors: components["schemas"]["ProblemError"][];
+        };
         /**
-         * Problem
-         * @description RFC 9457 problem details, served as application/problem+json
+         * BadRequestProblem
+         * @description bad_request: The request is not one this API can read at all: not valid HTTP, an unknown method, or an incomplete CORS preflight.
+         * @example {
+         *       "type": "/problems/bad_request",
+         *       "title": "The request cannot be served",
+         *       "status": 400,
+         *       "detail": "The request is not one this API can read at all: not valid HTTP, an unknown method, or an incomplete CORS preflight.",
+         *       "code": "bad_request"
+         *     }
+         */
+        BadRequestProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/bad_request
+             */
+            type: string;
+            /** @example The request cannot be served */
+            title: string;
+            /** @example 400 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "bad_request";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * UnauthorizedProblem
+         * @description unauthorized: Admin routes need `Authorization: Bearer <ADMIN_TOKEN>`. The answer carries `WWW-Authenticate: Bearer`.
+         * @example {
+         *       "type": "/problems/unauthorized",
+         *       "title": "Missing or wrong admin token",
+         *       "status": 401,
+         *       "detail": "Admin routes need `Authorization: Bearer <ADMIN_TOKEN>`",
+         *       "code": "unauthorized"
+         *     }
+         */
+        UnauthorizedProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/unauthorized
+             */
+            type: string;
+            /** @example Missing or wrong admin token */
+            title: string;
+            /** @example 401 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "unauthorized";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * ShowNotFoundProblem
+         * @description show_not_found: No show has this id (a malformed id is simply not found).
+         * @example {
+         *       "type": "/problems/show_not_found",
+         *       "title": "No such show",
+         *       "status": 404,
+         *       "detail": "No show has this id (a malformed id is simply not found).",
+         *       "code": "show_not_found"
+         *     }
+         */
+        ShowNotFoundProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/show_not_found
+             */
+            type: string;
+            /** @example No such show */
+            title: string;
+            /** @example 404 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "show_not_found";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * BookingNotFoundProblem
+         * @description booking_not_found: No booking has this id (a malformed id is simply not found).
+         * @example {
+         *       "type": "/problems/booking_not_found",
+         *       "title": "No such booking",
+         *       "status": 404,
+         *       "detail": "No booking has this id (a malformed id is simply not found).",
+         *       "code": "booking_not_found"
+         *     }
+         */
+        BookingNotFoundProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/booking_not_found
+             */
+            type: string;
+            /** @example No such booking */
+            title: string;
+            /** @example 404 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "booking_not_found";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * RouteNotFoundProblem
+         * @description route_not_found: No route has this path. The document at /docs/json lists every route.
+         * @example {
+         *       "type": "/problems/route_not_found",
+         *       "title": "No such route",
+         *       "status": 404,
+         *       "detail": "No route has this path",
+         *       "code": "route_not_found"
+         *     }
+         */
+        RouteNotFoundProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/route_not_found
+             */
+            type: string;
+            /** @example No such route */
+            title: string;
+            /** @example 404 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "route_not_found";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * MethodNotAllowedProblem
+         * @description method_not_allowed: The path exists, but not with this method. The `Allow` header lists the methods it takes.
+         * @example {
+         *       "type": "/problems/method_not_allowed",
+         *       "title": "Method not allowed",
+         *       "status": 405,
+         *       "detail": "The path exists, but not with this method",
+         *       "code": "method_not_allowed"
+         *     }
+         */
+        MethodNotAllowedProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/method_not_allowed
+             */
+            type: string;
+            /** @example Method not allowed */
+            title: string;
+            /** @example 405 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "method_not_allowed";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * RequestTimeoutProblem
+         * @description request_timeout: The whole request was not received within 30 seconds. The connection is closed.
+         * @example {
+         *       "type": "/problems/request_timeout",
+         *       "title": "The request took too long to arrive",
+         *       "status": 408,
+         *       "detail": "The whole request was not received within 30 seconds",
+         *       "code": "request_timeout"
+         *     }
+         */
+        RequestTimeoutProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/request_timeout
+             */
+            type: string;
+            /** @example The request took too long to arrive */
+            title: string;
+            /** @example 408 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "request_timeout";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * InsufficientSeatsProblem
+         * @description insufficient_seats: Fewer seats are free than `quantity` asks for. `available` is the number that was free when it was decided.
          * @example {
          *       "type": "/problems/insufficient_seats",
          *       "title": "Not enough free seats",
          *       "status": 409,
-         *       "detail": "Asked for 4 seats, 2 are free",
+         *       "detail": "Fewer seats are free than `quantity` asks for",
          *       "code": "insufficient_seats",
-         *       "instance": "/bookings",
          *       "available": 2
          *     }
          */
-        Problem: {
+        InsufficientSeatsProblem: {
             /**
              * Format: uri-reference
              * @description The kind of problem: a page of this service that describes the code
@@ -329,22 +619,500 @@ export interface components {
             title: string;
             /** @example 409 */
             status: number;
-            /** @example Asked for 4 seats, 2 are free */
+            /** @description What happened to this request, for people */
             detail: string;
-            code: components["schemas"]["ProblemCode"];
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "insufficient_seats";
             /**
              * Format: uri-reference
              * @description The path of the request that met the problem
              * @example /bookings
              */
             instance?: string;
-            /** @description validation_failed: every invalid value (the first 100) */
-            errors?: components["schemas"]["ProblemError"][];
-            /** @description insufficient_seats: the free seats when it was decided */
-            available?: number;
-            /** @description seats_unavailable: the asked-for labels that are not free */
-            unavailable?: string[];
+            /** @description The free seats when it was decided */
+            available: number;
         };
+        /**
+         * SeatsUnavailableProblem
+         * @description seats_unavailable: A hold of named seats is all or none; `unavailable` lists the labels that are held, booked or unknown to the show.
+         * @example {
+         *       "type": "/problems/seats_unavailable",
+         *       "title": "Some of those seats are not free",
+         *       "status": 409,
+         *       "detail": "A hold of named seats is all or none; `unavailable` lists the labels that are held, booked or unknown to the show.",
+         *       "code": "seats_unavailable",
+         *       "unavailable": [
+         *         "A2"
+         *       ]
+         *     }
+         */
+        SeatsUnavailableProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/seats_unavailable
+             */
+            type: string;
+            /** @example Some of those seats are not free */
+            title: string;
+            /** @example 409 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "seats_unavailable";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+            /** @description The asked-for labels that are not free */
+            unavailable: string[];
+        };
+        /**
+         * SalesClosedProblem
+         * @description sales_closed: The show has started.
+         * @example {
+         *       "type": "/problems/sales_closed",
+         *       "title": "Sales for this show are closed",
+         *       "status": 409,
+         *       "detail": "The show has started.",
+         *       "code": "sales_closed"
+         *     }
+         */
+        SalesClosedProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/sales_closed
+             */
+            type: string;
+            /** @example Sales for this show are closed */
+            title: string;
+            /** @example 409 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "sales_closed";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * HoldExpiredProblem
+         * @description hold_expired: The hold reached `hold_expires_at` before this confirm or cancel; its seats are free again.
+         * @example {
+         *       "type": "/problems/hold_expired",
+         *       "title": "The hold has expired",
+         *       "status": 409,
+         *       "detail": "The hold reached `hold_expires_at` before this confirm or cancel; its seats are free again.",
+         *       "code": "hold_expired"
+         *     }
+         */
+        HoldExpiredProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/hold_expired
+             */
+            type: string;
+            /** @example The hold has expired */
+            title: string;
+            /** @example 409 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "hold_expired";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * BookingCancelledProblem
+         * @description booking_cancelled: A cancelled booking cannot be confirmed.
+         * @example {
+         *       "type": "/problems/booking_cancelled",
+         *       "title": "The booking was cancelled",
+         *       "status": 409,
+         *       "detail": "A cancelled booking cannot be confirmed.",
+         *       "code": "booking_cancelled"
+         *     }
+         */
+        BookingCancelledProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/booking_cancelled
+             */
+            type: string;
+            /** @example The booking was cancelled */
+            title: string;
+            /** @example 409 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "booking_cancelled";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * IdempotencyKeyInUseProblem
+         * @description idempotency_key_in_use: Another request with this key has not answered yet. Retry after a moment to get its answer.
+         * @example {
+         *       "type": "/problems/idempotency_key_in_use",
+         *       "title": "A request with this Idempotency-Key is still running",
+         *       "status": 409,
+         *       "detail": "Another request with this key has not answered yet",
+         *       "code": "idempotency_key_in_use"
+         *     }
+         */
+        IdempotencyKeyInUseProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/idempotency_key_in_use
+             */
+            type: string;
+            /** @example A request with this Idempotency-Key is still running */
+            title: string;
+            /** @example 409 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "idempotency_key_in_use";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * PayloadTooLargeProblem
+         * @description payload_too_large: Bodies are at most 64 KiB.
+         * @example {
+         *       "type": "/problems/payload_too_large",
+         *       "title": "The request body is too large",
+         *       "status": 413,
+         *       "detail": "Bodies are at most 64 KiB.",
+         *       "code": "payload_too_large"
+         *     }
+         */
+        PayloadTooLargeProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/payload_too_large
+             */
+            type: string;
+            /** @example The request body is too large */
+            title: string;
+            /** @example 413 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "payload_too_large";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * UnsupportedMediaTypeProblem
+         * @description unsupported_media_type: Bodies are `application/json` only.
+         * @example {
+         *       "type": "/problems/unsupported_media_type",
+         *       "title": "Unsupported content type",
+         *       "status": 415,
+         *       "detail": "Bodies are `application/json` only.",
+         *       "code": "unsupported_media_type"
+         *     }
+         */
+        UnsupportedMediaTypeProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/unsupported_media_type
+             */
+            type: string;
+            /** @example Unsupported content type */
+            title: string;
+            /** @example 415 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "unsupported_media_type";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * IdempotencyKeyReusedProblem
+         * @description idempotency_key_reused: This key came with another body within 24 hours. Use a new random key for a new request.
+         * @example {
+         *       "type": "/problems/idempotency_key_reused",
+         *       "title": "Idempotency-Key reused with another request",
+         *       "status": 422,
+         *       "detail": "This key came with another body within 24 hours",
+         *       "code": "idempotency_key_reused"
+         *     }
+         */
+        IdempotencyKeyReusedProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/idempotency_key_reused
+             */
+            type: string;
+            /** @example Idempotency-Key reused with another request */
+            title: string;
+            /** @example 422 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "idempotency_key_reused";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * RateLimitedProblem
+         * @description rate_limited: This client sent more requests than RATE_LIMIT_* allow. Retry after `Retry-After` seconds.
+         * @example {
+         *       "type": "/problems/rate_limited",
+         *       "title": "Too many requests",
+         *       "status": 429,
+         *       "detail": "This client sent more requests than RATE_LIMIT_* allow",
+         *       "code": "rate_limited"
+         *     }
+         */
+        RateLimitedProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/rate_limited
+             */
+            type: string;
+            /** @example Too many requests */
+            title: string;
+            /** @example 429 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "rate_limited";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * HeadersTooLargeProblem
+         * @description headers_too_large: The request line and headers together are larger than 16 KiB. The connection is closed.
+         * @example {
+         *       "type": "/problems/headers_too_large",
+         *       "title": "The request headers are too large",
+         *       "status": 431,
+         *       "detail": "The request line and headers together are larger than 16 KiB",
+         *       "code": "headers_too_large"
+         *     }
+         */
+        HeadersTooLargeProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/headers_too_large
+             */
+            type: string;
+            /** @example The request headers are too large */
+            title: string;
+            /** @example 431 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "headers_too_large";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * InternalErrorProblem
+         * @description internal_error: Something went wrong on the server; it was logged. Nothing half-done is left behind.
+         * @example {
+         *       "type": "/problems/internal_error",
+         *       "title": "Internal error",
+         *       "status": 500,
+         *       "detail": "Something went wrong on the server; it was logged",
+         *       "code": "internal_error"
+         *     }
+         */
+        InternalErrorProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/internal_error
+             */
+            type: string;
+            /** @example Internal error */
+            title: string;
+            /** @example 500 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "internal_error";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * ServiceUnavailableProblem
+         * @description service_unavailable: The database is not answering, or the server is shutting down. Retry after `Retry-After` seconds.
+         * @example {
+         *       "type": "/problems/service_unavailable",
+         *       "title": "The service is unavailable for a moment",
+         *       "status": 503,
+         *       "detail": "The database is not answering, or the server is shutting down",
+         *       "code": "service_unavailable"
+         *     }
+         */
+        ServiceUnavailableProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/service_unavailable
+             */
+            type: string;
+            /** @example The service is unavailable for a moment */
+            title: string;
+            /** @example 503 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "service_unavailable";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * OverloadedProblem
+         * @description overloaded: The server is shedding load. Retry after `Retry-After` seconds.
+         * @example {
+         *       "type": "/problems/overloaded",
+         *       "title": "The service is overloaded",
+         *       "status": 503,
+         *       "detail": "The server is shedding load",
+         *       "code": "overloaded"
+         *     }
+         */
+        OverloadedProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/overloaded
+             */
+            type: string;
+            /** @example The service is overloaded */
+            title: string;
+            /** @example 503 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "overloaded";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * Problem
+         * @description RFC 9457 problem details, served as application/problem+json: one of the *Problem schemas, told apart by `code`. Each response names those it may answer.
+         */
+        Problem: components["schemas"]["ValidationFailedProblem"] | components["schemas"]["BadRequestProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ShowNotFoundProblem"] | components["schemas"]["BookingNotFoundProblem"] | components["schemas"]["RouteNotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingCancelledProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["IdempotencyKeyReusedProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["InternalErrorProblem"] | components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
         /**
          * Show
          * @example {
@@ -733,7 +1501,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
         };
@@ -762,7 +1530,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
         };
@@ -791,7 +1559,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
             /** @description service_unavailable: the database does not answer, migrations are pending, or the server is shutting down */
@@ -800,7 +1568,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -848,7 +1616,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ValidationFailedProblem"];
                 };
             };
             /** @description internal_error: something went wrong on the server; it was logged */
@@ -857,7 +1625,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
@@ -868,7 +1636,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
                 };
             };
         };
@@ -914,7 +1682,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ShowNotFoundProblem"];
                 };
             };
             /** @description internal_error: something went wrong on the server; it was logged */
@@ -923,7 +1691,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
@@ -934,7 +1702,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
                 };
             };
         };
@@ -980,7 +1748,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ShowNotFoundProblem"];
                 };
             };
             /** @description internal_error: something went wrong on the server; it was logged */
@@ -989,7 +1757,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
@@ -1000,7 +1768,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
                 };
             };
         };
@@ -1046,7 +1814,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ShowNotFoundProblem"];
                 };
             };
             /** @description internal_error: something went wrong on the server; it was logged */
@@ -1055,7 +1823,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
@@ -1066,7 +1834,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
                 };
             };
         };
@@ -1098,7 +1866,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ShowNotFoundProblem"];
                 };
             };
             /** @description internal_error: something went wrong on the server; it was logged */
@@ -1107,7 +1875,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
             /** @description service_unavailable: the database is not answering, or the server is shutting down; overloaded: the server sheds load. Retry after Retry-After seconds (EventSource retries on its own) */
@@ -1116,7 +1884,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
                 };
             };
         };
@@ -1157,7 +1925,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ValidationFailedProblem"];
                 };
             };
             /** @description show_not_found: no show with this show_id */
@@ -1166,16 +1934,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ShowNotFoundProblem"];
                 };
             };
-            /** @description insufficient_seats (with `available`), seats_unavailable (with `unavailable`), sales_closed (the show has started), or idempotency_key_in_use */
+            /** @description insufficient_seats: fewer seats are free than `quantity` (`available` says how many are); seats_unavailable: some of `seats` are not free (`unavailable` names them); sales_closed: the show has started; idempotency_key_in_use: a request with this Idempotency-Key is still running */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"];
                 };
             };
             /** @description payload_too_large: the body is larger than 64 KiB */
@@ -1184,7 +1952,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
             /** @description unsupported_media_type: send the body as application/json */
@@ -1193,7 +1961,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
             /** @description idempotency_key_reused: this Idempotency-Key came with another body */
@@ -1202,10 +1970,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["IdempotencyKeyReusedProblem"];
                 };
             };
-            /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
+            /** @description rate_limited: too many requests from this client. Retry after Retry-After seconds */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1219,7 +1987,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description internal_error: something went wrong on the server; it was logged */
@@ -1228,7 +1996,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
@@ -1239,7 +2007,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
                 };
             };
         };
@@ -1271,7 +2039,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["BookingNotFoundProblem"];
                 };
             };
             /** @description internal_error: something went wrong on the server; it was logged */
@@ -1280,7 +2048,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
@@ -1291,7 +2059,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
                 };
             };
         };
@@ -1327,7 +2095,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ValidationFailedProblem"];
                 };
             };
             /** @description booking_not_found: no booking with this id (a malformed id too) */
@@ -1336,7 +2104,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["BookingNotFoundProblem"];
                 };
             };
             /** @description hold_expired: the hold ended first; booking_cancelled: it was cancelled */
@@ -1345,7 +2113,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingCancelledProblem"];
                 };
             };
             /** @description payload_too_large: the body is larger than 64 KiB */
@@ -1354,7 +2122,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
             /** @description unsupported_media_type: send the body as application/json */
@@ -1363,7 +2131,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
             /** @description internal_error: something went wrong on the server; it was logged */
@@ -1372,7 +2140,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
@@ -1383,7 +2151,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
                 };
             };
         };
@@ -1419,7 +2187,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ValidationFailedProblem"];
                 };
             };
             /** @description booking_not_found: no booking with this id (a malformed id too) */
@@ -1428,7 +2196,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["BookingNotFoundProblem"];
                 };
             };
             /** @description hold_expired: the hold had already ended */
@@ -1437,7 +2205,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["HoldExpiredProblem"];
                 };
             };
             /** @description payload_too_large: the body is larger than 64 KiB */
@@ -1446,7 +2214,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
             /** @description unsupported_media_type: send the body as application/json */
@@ -1455,7 +2223,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
             /** @description internal_error: something went wrong on the server; it was logged */
@@ -1464,7 +2232,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
@@ -1475,7 +2243,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
                 };
             };
         };
@@ -1509,7 +2277,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ValidationFailedProblem"];
                 };
             };
             /** @description unauthorized: missing or wrong `Authorization: Bearer <ADMIN_TOKEN>` */
@@ -1518,10 +2286,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
+            /** @description rate_limited: too many requests from this client. Retry after Retry-After seconds */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1535,7 +2303,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description internal_error: something went wrong on the server; it was logged */
@@ -1544,7 +2312,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
@@ -1555,7 +2323,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
                 };
             };
         };
@@ -1590,7 +2358,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ValidationFailedProblem"];
                 };
             };
             /** @description unauthorized: missing or wrong `Authorization: Bearer <ADMIN_TOKEN>` */
@@ -1599,7 +2367,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
             /** @description payload_too_large: the body is larger than 64 KiB */
@@ -1608,7 +2376,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
             /** @description unsupported_media_type: send the body as application/json */
@@ -1617,10 +2385,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
+            /** @description rate_limited: too many requests from this client. Retry after Retry-After seconds */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1634,7 +2402,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description internal_error: something went wrong on the server; it was logged */
@@ -1643,7 +2411,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
@@ -1654,7 +2422,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
                 };
             };
         };
@@ -1692,7 +2460,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ValidationFailedProblem"];
                 };
             };
             /** @description unauthorized: missing or wrong `Authorization: Bearer <ADMIN_TOKEN>` */
@@ -1701,19 +2469,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description show_not_found: no show with this id */
+            /** @description show_not_found: no show with this id (a malformed id too) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ShowNotFoundProblem"];
                 };
             };
-            /** @description rate_limited: too many requests from this client; retry after Retry-After seconds */
+            /** @description rate_limited: too many requests from this client. Retry after Retry-After seconds */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1727,7 +2495,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description internal_error: something went wrong on the server; it was logged */
@@ -1736,7 +2504,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
             /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
@@ -1747,7 +2515,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
                 };
             };
         };
@@ -1776,7 +2544,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
         };
@@ -1808,7 +2576,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["RouteNotFoundProblem"];
                 };
             };
             /** @description internal_error: something went wrong on the server; it was logged */
@@ -1817,7 +2585,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
                 };
             };
         };

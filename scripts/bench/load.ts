@@ -1,11 +1,12 @@
 import { performance } from 'node:perf_hooks'
 import autocannon from 'autocannon'
+import type { ProblemCode } from '../../api/index.ts'
 import type { Outgoing } from './api.ts'
 import { drainLimitSeconds, round } from './settings.ts'
 
 /** The load generator: autocannon, driven one request at a time per connection. */
 
-export interface Answer<T> { status: number, body: string, code: string | undefined, tag: T, atMs: number }
+export interface Answer<T> { status: number, body: string, code: ProblemCode | undefined, tag: T, atMs: number }
 
 export interface LoadOptions<T> {
   connections: number
@@ -39,10 +40,10 @@ export interface LoadResult {
 
 interface Slot { tag?: unknown, drain?: boolean }
 
-function problemCode (body: string): string | undefined {
+function problemCode (body: string): ProblemCode | undefined {
   try {
     const code = (JSON.parse(body) as { code?: unknown }).code
-    return typeof code === 'string' ? code : undefined
+    return typeof code === 'string' ? code as ProblemCode : undefined
   } catch {
     return undefined
   }

@@ -1,6 +1,11 @@
-/** Why the engine refused an operation. The HTTP layer maps each code to a status. */
-export type EngineErrorCode =
-  | 'invalid_input'
+import type { ProblemCode } from '../../api/index.ts'
+
+/**
+ * Why the engine refused an operation: invalid input, or one of the contract's problem codes (the
+ * HTTP layer answers it with the code's status). Extract keeps only the contract's codes, so the
+ * engine cannot throw one the contract lacks.
+ */
+export type EngineErrorCode = 'invalid_input' | Extract<ProblemCode,
   | 'show_not_found'
   | 'booking_not_found'
   | 'insufficient_seats'
@@ -10,6 +15,7 @@ export type EngineErrorCode =
   | 'booking_cancelled'
   | 'idempotency_key_reused'
   | 'idempotency_key_in_use'
+>
 
 export interface EngineErrorDetails {
   /** invalid_input: the offending input fields, e.g. `start_time`. */

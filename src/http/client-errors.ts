@@ -5,10 +5,10 @@ import { problem, problemContentType } from './problems.ts'
 import type { Problem } from '../../api/index.ts'
 
 function clientProblem (code: string | undefined): Problem {
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return problem(408, 'request_timeout', 'The request was not received in time')
-  if (code === 'HPE_HEADER_OVERFLOW') return problem(431, 'headers_too_large', 'The request headers are larger than this API accepts (16 KiB)')
-  if (code === 'HPE_INVALID_METHOD') return problem(400, 'bad_request', 'The request method is not one this API knows')
-  return problem(400, 'bad_request', 'The request is not valid HTTP')
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return problem('request_timeout', 'The request was not received in time')
+  if (code === 'HPE_HEADER_OVERFLOW') return problem('headers_too_large', 'The request line and headers are larger than this API accepts (16 KiB)')
+  if (code === 'HPE_INVALID_METHOD') return problem('bad_request', 'The request method is not one this API knows')
+  return problem('bad_request', 'The request is not valid HTTP')
 }
 
 /**

@@ -1,5 +1,5 @@
 /** Touches to the generated OpenAPI document that @fastify/swagger cannot express per route. */
-import { problemExample } from '../../api/index.ts'
+import { problemExample, problemSchemas } from '../../api/index.ts'
 import { problemContentType } from './problems.ts'
 
 interface Operation {
@@ -24,7 +24,7 @@ function optionalEmptyBodies (document: { paths?: object }): void {
 function anyOperationMayFail (document: { paths?: object }): void {
   const internalError = {
     description: 'internal_error: something went wrong on the server; it was logged',
-    content: { [problemContentType]: { schema: { $ref: '#/components/schemas/Problem' }, examples: { internal_error: { summary: 'internal_error', value: problemExample('internal_error') } } } }
+    content: { [problemContentType]: { schema: { $ref: `#/components/schemas/${problemSchemas.internal_error.$id}` }, examples: { internal_error: { summary: 'internal_error', value: problemExample('internal_error') } } } }
   }
   for (const operation of operationsOf(document)) operation.responses = { ...operation.responses, 500: internalError }
 }

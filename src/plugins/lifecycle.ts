@@ -47,7 +47,7 @@ export default fp(async function lifecycle (app: FastifyInstance) {
   app.addHook('onSend', async (_request, reply) => { if (draining) reply.header('connection', 'close') })
   // Fastify's own 503 for a request arriving once closing began is not a problem document.
   app.addHook('onRequest', async (_request, reply) => {
-    if (closing) return await sendProblem(reply, problem(503, 'service_unavailable', 'The server is shutting down; retry'))
+    if (closing) return await sendProblem(reply, problem('service_unavailable', 'The server is shutting down; retry'))
   })
 
   app.decorate('lifecycle', {

@@ -10,7 +10,7 @@ import { unavailabilityLog } from '../http/unavailability-log.ts'
 export default fp(async function problemAnswers (app: FastifyInstance, { allowed }: { allowed: (path: string) => string[] }) {
   const logUnavailable = unavailabilityLog(app.log)
   app.setErrorHandler<FastifyError>(async (error, request, reply) => {
-    const body = toProblem(error, request.method)
+    const body = toProblem(error, request)
     // Shedding is the server doing what it should under load, and /metrics counts its 503s; an
     // error line with a stack for each would flood the log when the process can least afford it.
     if (body.code === 'overloaded') request.log.debug('shed: overloaded')
@@ -21,7 +21,7 @@ export default fp(async function problemAnswers (app: FastifyInstance, { allowed
   app.setNotFoundHandler(async (request, reply) => {
     const path = request.url.split('?')[0] ?? ''
     const allow = allowed(path)
-    if (allow.length === 0) return await sendProblem(reply, problem(404, 'route_not_found', `No route ${request.method} ${path}`))
-    return await sendProblem(reply.header('allow', allow.join(', ')), problem(405, 'method_not_allowed', `${path} takes ${allow.join(', ')}`))
+    if (allow.length === 0) return await sendProblem(reply, problem('route_not_found', `No route ${request.method} ${path}`))
+    return await sendProblem(reply.header('allow', allow.join(', ')), problem('method_not_allowed', `${path} takes ${allow.join(', ')}`))
   })
 }, { name: 'problem-answers' })

@@ -29,7 +29,7 @@ export default fp(async function security (app: FastifyInstance, { corsOrigins }
   // @fastify/cors refuses a preflight without these headers as text/plain; here it is a problem.
   app.addHook('onRequest', async (request, reply) => {
     if (request.method === 'OPTIONS' && (request.headers.origin === undefined || request.headers['access-control-request-method'] === undefined)) {
-      return await sendProblem(reply, problem(400, 'bad_request', 'A CORS preflight needs Origin and Access-Control-Request-Method'))
+      return await sendProblem(reply, problem('bad_request', 'A CORS preflight needs Origin and Access-Control-Request-Method'))
     }
   })
   await app.register(cors, {

@@ -5,7 +5,7 @@ import { BookingListQuery, BookingPage, CreateShowRequest, IdParams, PageQuery, 
 import type { BookingEngine } from '../engine/index.ts'
 import { bodyProblems, createdResponse, databaseProblems, jsonResponse, problemResponse, rateLimitProblems, validationFailed } from '../http/responses.ts'
 
-const unauthorized = problemResponse('unauthorized: missing or wrong `Authorization: Bearer <ADMIN_TOKEN>`')
+const unauthorized = problemResponse({ unauthorized: 'missing or wrong `Authorization: Bearer <ADMIN_TOKEN>`' })
 const security = [{ adminToken: [] }]
 
 const admin: FastifyPluginAsyncTypebox<{ engine: BookingEngine, adminToken: string }> = async (app, { engine, adminToken }) => {
@@ -63,7 +63,7 @@ const admin: FastifyPluginAsyncTypebox<{ engine: BookingEngine, adminToken: stri
         200: jsonResponse(Type.Ref(BookingPage), 'A page of bookings'),
         400: validationFailed,
         401: unauthorized,
-        404: problemResponse('show_not_found: no show with this id'),
+        404: problemResponse({ show_not_found: 'no show with this id (a malformed id too)' }),
         ...rateLimitProblems,
         ...databaseProblems
       }

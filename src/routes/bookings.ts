@@ -5,7 +5,7 @@ import { defaultEngineSettings } from '../config.ts'
 import type { BookingEngine, HoldRequest } from '../engine/index.ts'
 import { bodyProblems, createdResponse, databaseProblems, jsonResponse, problemResponse, rateLimitProblems } from '../http/responses.ts'
 
-const bookingNotFound = problemResponse('booking_not_found: no booking with this id (a malformed id too)')
+const bookingNotFound = problemResponse({ booking_not_found: 'no booking with this id (a malformed id too)' })
 
 const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (app, { engine }) => {
   app.post('/bookings', {
@@ -20,9 +20,14 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
       response: {
         201: createdResponse(Type.Ref(Booking), 'The hold: a PENDING booking', '/bookings/{id}'),
         ...bodyProblems,
-        404: problemResponse('show_not_found: no show with this show_id'),
-        409: problemResponse('insufficient_seats (with `available`), seats_unavailable (with `unavailable`), sales_closed (the show has started), or idempotency_key_in_use'),
-        422: problemResponse('idempotency_key_reused: this Idempotency-Key came with another body'),
+        404: problemResponse({ show_not_found: 'no show with this show_id' }),
+        409: problemResponse({
+          insufficient_seats: 'fewer seats are free than `quantity` (`available` says how many are)',
+          seats_unavailable: 'some of `seats` are not free (`unavailable` names them)',
+          sales_closed: 'the show has started',
+          idempotency_key_in_use: 'a request with this Idempotency-Key is still running'
+        }),
+        422: problemResponse({ idempotency_key_reused: 'this Idempotency-Key came with another body' }),
         ...rateLimitProblems,
         ...databaseProblems
       }
@@ -59,7 +64,7 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
         200: jsonResponse(Type.Ref(Booking), 'The CONFIRMED booking'),
         ...bodyProblems,
         404: bookingNotFound,
-        409: problemResponse('hold_expired: the hold ended first; booking_cancelled: it was cancelled'),
+        409: problemResponse({ hold_expired: 'the hold ended first', booking_cancelled: 'it was cancelled' }),
         ...databaseProblems
       }
     }
@@ -77,7 +82,7 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
         200: jsonResponse(Type.Ref(Booking), 'The CANCELLED booking'),
         ...bodyProblems,
         404: bookingNotFound,
-        409: problemResponse('hold_expired: the hold had already ended'),
+        409: problemResponse({ hold_expired: 'the hold had already ended' }),
         ...databaseProblems
       }
     }

@@ -24,7 +24,7 @@ const showEvents: FastifyPluginAsyncTypebox<{ events: ShowEvents | undefined }> 
   // A stream never ends by itself: without this the server's close would wait for its clients.
   app.addHook('preClose', async () => { for (const stream of open) stream.end() })
 
-  const unavailable = (detail: string) => problem(503, 'service_unavailable', detail)
+  const unavailable = (detail: string) => problem('service_unavailable', detail)
 
   app.get('/shows/:id/events', {
     schema: {
@@ -36,9 +36,9 @@ const showEvents: FastifyPluginAsyncTypebox<{ events: ShowEvents | undefined }> 
       params: IdParams,
       response: {
         200: { description: 'An event stream that stays open', content: { [eventStreamType]: { schema: Type.Ref(ShowEventStream) } } },
-        404: problemResponse('show_not_found: no show with this id (a malformed id too)'),
-        503: problemResponse('service_unavailable: the database is not answering, or the server is shutting down; ' +
-          'overloaded: the server sheds load. Retry after Retry-After seconds (EventSource retries on its own)')
+        404: problemResponse({ show_not_found: 'no show with this id (a malformed id too)' }),
+        503: problemResponse({ service_unavailable: 'the database is not answering, or the server is shutting down', overloaded: 'the server sheds load' },
+          'Retry after Retry-After seconds (EventSource retries on its own)')
       }
     }
   }, async (request, reply) => {

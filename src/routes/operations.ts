@@ -33,20 +33,20 @@ const operations: FastifyPluginAsyncTypebox<OperationsOptions> = async (app, { p
       summary: 'Readiness: the database answers and every migration is applied',
       response: {
         200: jsonResponse(Type.Ref(Ready), 'Ready to serve'),
-        503: problemResponse('service_unavailable: the database does not answer, migrations are pending, or the server is shutting down')
+        503: problemResponse({ service_unavailable: 'the database does not answer, migrations are pending, or the server is shutting down' })
       }
     }
   }, async (request, reply) => {
-    if (app.lifecycle.draining()) return await sendProblem(reply, problem(503, 'service_unavailable', 'The server is shutting down'))
+    if (app.lifecycle.draining()) return await sendProblem(reply, problem('service_unavailable', 'The server is shutting down'))
     let pending: string[]
     try {
       pending = await pendingMigrations()
     } catch (error) {
       request.log.warn({ err: error }, 'readiness check: database not answering')
-      return await sendProblem(reply, problem(503, 'service_unavailable', 'The database is not answering'))
+      return await sendProblem(reply, problem('service_unavailable', 'The database is not answering'))
     }
     if (pending.length > 0) {
-      return await sendProblem(reply, problem(503, 'service_unavailable', `Migrations pending: ${pending.join(', ')}`))
+      return await sendProblem(reply, problem('service_unavailable', `Migrations pending: ${pending.join(', ')}`))
     }
     return { status: 'ready' as const }
   })

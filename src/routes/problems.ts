@@ -25,11 +25,11 @@ const problems: FastifyPluginAsyncTypebox = async (app) => {
       security: [],
       summary: 'What one problem code means (the page a problem\'s `type` names)',
       params: Type.Object({ code: Type.String({ maxLength: 1000, description: 'A problem code' }) }),
-      response: { 200: text, 404: problemResponse('route_not_found: no such problem code') }
+      response: { 200: text, 404: problemResponse({ route_not_found: 'no such problem code' }) }
     }
   }, async (request, reply) => {
     const { code } = request.params
-    if (!Object.hasOwn(problemCatalogue, code)) return await sendProblem(reply, problem(404, 'route_not_found', `No problem code ${code}`))
+    if (!Object.hasOwn(problemCatalogue, code)) return await sendProblem(reply, problem('route_not_found', `No problem code ${code}`))
     return await reply.type('text/plain; charset=utf-8').send(entry(code as ProblemCode))
   })
 }

@@ -5,7 +5,7 @@ import { IdParams, PageQuery, SeatMap, Show, ShowAvailability, ShowPage } from '
 import type { BookingEngine } from '../engine/index.ts'
 import { databaseProblems, jsonResponse, problemResponse, validationFailed } from '../http/responses.ts'
 
-const showNotFound = problemResponse('show_not_found: no show with this id (a malformed id too)')
+const showNotFound = problemResponse({ show_not_found: 'no show with this id (a malformed id too)' })
 
 /**
  * How long a client or shared cache may reuse an answer. A show never changes once created, and

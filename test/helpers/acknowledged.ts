@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { isDeepStrictEqual } from 'node:util'
 import { sql } from 'kysely'
 import type { Test } from 'tap'
-import type { Availability, Booking, BookingStatus, Show } from '../../api/index.ts'
+import type { Availability, Booking, BookingStatus, ProblemCode, Show } from '../../api/index.ts'
 import type { Database } from '../../src/db/database.ts'
 import type { BookingRow } from '../../src/engine/bookings.ts'
 import { invariantViolations, seatCounts } from './invariants.ts'
@@ -105,8 +105,11 @@ const answered = (record: RequestRecord, status: number): boolean =>
 const sameAnswer = (a: RequestRecord, b: RequestRecord): boolean => a.outcome.kind === 'answer' && b.outcome.kind === 'answer' &&
   a.outcome.status === b.outcome.status && isDeepStrictEqual(a.outcome.body, b.outcome.body)
 
-const problemCode = (record: RequestRecord): string | undefined =>
-  record.outcome.kind === 'answer' ? (record.outcome.body as { code?: string } | undefined)?.code : undefined
+/** What a retried hold may be refused with: the seats went meanwhile, or the first is still running. */
+const retryRefusals: ProblemCode[] = ['idempotency_key_in_use', 'insufficient_seats', 'seats_unavailable']
+
+const problemCode = (record: RequestRecord): ProblemCode | undefined =>
+  record.outcome.kind === 'answer' ? (record.outcome.body as { code?: ProblemCode } | undefined)?.code : undefined
 
 export class Ledger {
   readonly requests: RequestRecord[] = []
@@ -204,7 +207,7 @@ export class Ledger {
         if (this.acknowledged.get(id)?.hold !== retry) problems.push(`retrying unanswered hold #${hold.n} answered a booking another request was given: ${describe(retry)}`)
         const again = await this.send(url, 'retry', '/bookings', { body: hold.body, idempotencyKey: hold.idempotencyKey })
         if (!sameAnswer(retry, again)) problems.push(`retrying unanswered hold #${hold.n} twice answered ${describe(retry)}, then ${describe(again)}`)
-      } else if (!(answered(retry, 409) && ['idempotency_key_in_use', 'insufficient_seats', 'seats_unavailable'].includes(code ?? ''))) {
+      } else if (!(answered(retry, 409) && code !== undefined && retryRefusals.includes(code))) {
         problems.push(`retrying unanswered hold #${hold.n} answered ${describe(retry)}`)
       }
     }
