@@ -67,7 +67,7 @@ export function createMetrics (sources: MetricsSources) {
   })
   const holdsPerStatement = new Histogram({
     name: 'booking_hold_statement_holds',
-    help: 'Quantity holds placed together per hold statement: above 1 when holds of one show arrive faster than one statement runs',
+    help: 'Quantity holds placed together per batch: above 1 when holds of one show arrive faster than one batch runs',
     buckets: [1, 2, 4, 8, 16, 32, 64],
     registers
   })
