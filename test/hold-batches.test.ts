@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import pg from 'pg'
 import t, { type Test } from 'tap'
+import type { Booking } from '../api/index.ts'
 import { createDatabase, type Database, type Timeouts } from '../src/db/database.ts'
 import { createBatchQueue } from '../src/engine/batch-queue.ts'
 import { holdBatch, type BatchedHold, type BatchedOutcome } from '../src/engine/holds.ts'
@@ -193,4 +194,31 @@ t.test('a batch never waits for another transaction deciding one of its keys, so
   const second = await reused
   t.equal(second.statusCode, 422, 'the key, settled by its first request, refuses the other body')
   t.match(second.json(), { code: 'idempotency_key_reused' })
+})
+
+t.test('confirms that arrive while one runs go together in the next statement, each with its own verdict', async (t) => {
+  const { app, db, url } = await testApp(t, { holdSeconds: 2 })
+  const shows = [await createShow(app, { total_seats: 10 }), await createShow(app, { total_seats: 10 })]
+  const holds = []
+  for (let i = 0; i < 6; i++) holds.push((await hold(app, { show_id: shows[i % 2]!.id, quantity: 1 })).json() as Booking)
+  const cancelled = (await hold(app, { show_id: shows[0]!.id, quantity: 1 })).json() as Booking
+  t.equal((await app.inject({ method: 'POST', url: `/bookings/${cancelled.id}/cancel` })).statusCode, 200)
+  // The first confirm waits for its booking's row, locked by another session; the rest queue behind it.
+  const blocker = new pg.Client({ connectionString: url })
+  await blocker.connect()
+  t.teardown(async () => { await blocker.end() })
+  await blocker.query('BEGIN')
+  await blocker.query('SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE', [holds[0]!.id])
+  const first = app.inject({ method: 'POST', url: `/bookings/${holds[0]!.id}/confirm` })
+  await sleep(100)
+  const rest = [...holds.slice(1), cancelled].map(async (booking) => await app.inject({ method: 'POST', url: `/bookings/${booking.id}/confirm` }))
+  await sleep(100)
+  await blocker.query('COMMIT')
+  const answers = await Promise.all([first, ...rest])
+  t.same(answers.map((answer) => answer.statusCode), [200, 200, 200, 200, 200, 200, 409])
+  t.match(answers[6]!.json(), { code: 'booking_cancelled' }, 'the cancelled booking in the batch gets its own refusal')
+  const confirmedAt = answers.slice(1, 6).map((answer) => answer.json().confirmed_at as string)
+  t.equal(new Set(confirmedAt).size, 1, 'the five that waited were decided by one statement, with one clock reading')
+  t.not(answers[0]!.json().confirmed_at, confirmedAt[0], 'apart from the first')
+  for (const show of shows) t.same(await invariantViolations(db, show.id), [])
 })

@@ -56,14 +56,13 @@ const keyLock = (key: unknown) => sql`hashtextextended(${key}, 0)`
 export async function claimKeys (db: Database, requests: KeyedRequest[], { skipBusy = false } = {}): Promise<Set<string>> {
   const byKey = new Map<string, string>()
   for (const { key, hash } of requests) if (!byKey.has(key)) byKey.set(key, hash)
-  const keys = [...byKey.keys()].sort()
+  const rows = [...byKey].map(([key, hash]) => ({ key, hash }))
   const claimed = await db.insertInto('idempotency_keys')
     .columns(['key', 'request_hash', 'locked_until'])
-    .expression(sql<{ key: string, request_hash: string, locked_until: Date }>`
-      SELECT key, hash, now() + make_interval(secs => ${leaseSeconds})
-      FROM unnest(${keys}::text[], ${keys.map((key) => byKey.get(key))}::text[]) WITH ORDINALITY AS r(key, hash, ord)
-      WHERE ${skipBusy ? sql`pg_try_advisory_xact_lock(${keyLock(sql.ref('key'))})` : sql`true`}
-      ORDER BY ord`)
+    .expression((eb) => eb.selectFrom(jsonRows(rows, { key: 'text', hash: 'text' }))
+      .select(['h.key', 'h.hash', sql<Date>`now() + make_interval(secs => ${leaseSeconds})`.as('locked_until')])
+      .$if(skipBusy, (qb) => qb.where((eb) => eb.fn<boolean>('pg_try_advisory_xact_lock', [keyLock(eb.ref('h.key'))])))
+      .orderBy('h.key'))
     .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({
       request_hash: eb.ref('excluded.request_hash'),
       created_at: sql<Date>`now()`,
