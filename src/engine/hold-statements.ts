@@ -111,14 +111,20 @@ export function pickLabelledSeats (db: Database, showId: string, labels: string[
     .forUpdate()
 }
 
-/** New bookings, one a hold, held until `holdSeconds` from now; answers them as written, in no set order. */
+/**
+ * New bookings, one a hold, held until `holdSeconds` from now; answers them as written, in no set
+ * order. The show id comes from the show's row, not a parameter: an INSERT ... SELECT that reads
+ * its distributed table by the show's id is one that a database distributed by show runs on that
+ * show's node alone (one from a function alone is pulled through the coordinator).
+ */
 export function insertBookings (db: Database, showId: string, holds: Array<{ id: string, quantity: number }>, holdSeconds: number) {
   return db.insertInto('bookings')
     .columns(['id', 'show_id', 'quantity', 'created_at', 'hold_expires_at'])
-    .expression((eb) => eb.selectFrom(jsonRows(holds.map(({ id, quantity }) => ({ id, quantity })), { id: 'uuid', quantity: 'int' }))
-      .select((eb) => [
+    .expression((eb) => eb.selectFrom(['shows', jsonRows(holds.map(({ id, quantity }) => ({ id, quantity })), { id: 'uuid', quantity: 'int' })])
+      .where('shows.id', '=', showId)
+      .select([
         'h.id',
-        eb.cast<string>(eb.val(showId), 'uuid').as('show_id'),
+        'shows.id as show_id',
         'h.quantity',
         statementTime.as('created_at'),
         // Interval arithmetic has no form in the builder.
@@ -131,8 +137,9 @@ export function insertBookings (db: Database, showId: string, holds: Array<{ id:
 export function listBookingSeats (db: Database, showId: string, seats: Array<{ booking_id: string, seat_no: number }>) {
   return db.insertInto('booking_seats')
     .columns(['booking_id', 'show_id', 'seat_no'])
-    .expression((eb) => eb.selectFrom(jsonRows(seats, { booking_id: 'uuid', seat_no: 'int' }))
-      .select((eb) => ['h.booking_id', eb.cast<string>(eb.val(showId), 'uuid').as('show_id'), 'h.seat_no']))
+    .expression((eb) => eb.selectFrom(['shows', jsonRows(seats, { booking_id: 'uuid', seat_no: 'int' })])
+      .where('shows.id', '=', showId)
+      .select(['h.booking_id', 'shows.id as show_id', 'h.seat_no']))
 }
 
 /**
