@@ -83,7 +83,7 @@ export const IdempotencyHeaders = Type.Object({
     minLength: 1,
     maxLength: 255,
     pattern: '^[\\x21-\\x7E]+$',
-    description: 'Makes the request safe to retry: for 24 hours the same key with the same body answers the first response again and holds nothing more; with another body it answers 422 idempotency_key_reused; while the first is still running, 409 idempotency_key_in_use. Use a new random UUID for each new request: a replay hands the first answer, booking id included, to whoever sends the same key and body, and with the booking id anyone can confirm or cancel it, so a guessable key gives a stranger your booking.',
+    description: 'Makes the request safe to retry: for 24 hours the same key with the same body answers the first response again and holds nothing more (keys are scoped to their show: the same key on two shows is two requests); with another body it answers 422 idempotency_key_reused; while the first is still running, 409 idempotency_key_in_use. Use a new random UUID for each new request: a replay hands the first answer, booking id included, to whoever sends the same key and body, and with the booking id anyone can confirm or cancel it, so a guessable key gives a stranger your booking.',
     examples: ['3f2b8c4e-9d1a-4e7b-a6c5-0f8e2d4b7a91']
   }))
 })

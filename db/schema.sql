@@ -137,6 +137,7 @@ CREATE TABLE public.idempotency_keys (
     created_at timestamp(3) with time zone DEFAULT now() NOT NULL,
     locked_until timestamp(3) with time zone,
     outcome jsonb,
+    show_id uuid NOT NULL,
     CONSTRAINT idempotency_keys_check CHECK (((outcome IS NULL) = (locked_until IS NOT NULL))),
     CONSTRAINT idempotency_keys_key_check CHECK ((key ~ '^[\x21-\x7e]{1,255}$'::text))
 )
@@ -220,7 +221,7 @@ ALTER TABLE ONLY public.bookings
 --
 
 ALTER TABLE ONLY public.idempotency_keys
-    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (key);
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (show_id, key);
 
 
 --
@@ -385,4 +386,5 @@ ALTER TABLE ONLY public.seats
 INSERT INTO public.schema_migrations (version) VALUES
     ('20261125000000'),
     ('20261126000000'),
-    ('20261201000000');
+    ('20261201000000'),
+    ('20261202000000');

@@ -89,10 +89,11 @@ t.test('a hold decided in its Idempotency-Key\'s transaction sees the seats that
   const key = 'lapse-while-deciding-0001'
   await sleep(untilEnd(lapsing) - 400)
   const decider = await session(t, url)
-  await decider.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key])
+  // The lock a transaction deciding this show's key holds (keyLock in src/engine/idempotency.ts).
+  await decider.query("SELECT pg_advisory_lock(hashtextextended($1::text || ' ' || $2, 0))", [show.id, key])
   const holding = hold(app, { show_id: show.id, quantity: 2 }, { 'idempotency-key': key })
   await sleep(untilEnd(lapsing) + 300)
-  await decider.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key])
+  await decider.query("SELECT pg_advisory_unlock(hashtextextended($1::text || ' ' || $2, 0))", [show.id, key])
   const held = await holding
   t.equal(held.statusCode, 201, `seat 1 is free once its hold has ended (${held.body})`)
   t.same(held.json().seats, ['1', '2'])

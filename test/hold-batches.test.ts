@@ -164,36 +164,36 @@ t.test('a shared statement that fails leaves its keys free for a retry', async (
 
 t.test('a batch never waits for another transaction deciding one of its keys, so the other holds of its show go on', async (t) => {
   const { app, db, url } = await testApp(t)
-  // A second process on the same database, with a batcher of its own.
-  const { app: other } = await testApp(t, { url })
-  const [stalled, busy] = [await createShow(app, { total_seats: 10 }), await createShow(app, { total_seats: 10 })]
-  // The stalled show's row is locked, so a hold of it waits inside its batch's transaction (its
-  // booking's foreign key must share-lock the show), holding its key's claim.
+  const show = await createShow(app, { total_seats: 10 })
+  // Seat 1 is locked by another session, so a hold of it by label waits inside its key's own
+  // transaction, which holds the key until it ends.
   const blocker = new pg.Client({ connectionString: url })
   await blocker.connect()
   t.teardown(async () => { await blocker.end() })
   await blocker.query('BEGIN')
-  await blocker.query('SELECT 1 FROM shows WHERE id = $1 FOR UPDATE', [stalled.id])
-  const key = { 'idempotency-key': 'sent-to-two-shows-0001' }
-  const first = hold(other, { show_id: stalled.id, quantity: 1 }, key)
-  // Waiting for the show's lock, past its key's claim. Asked outside the blocker's transaction,
-  // which would see one snapshot of the activity; other test files share the server.
+  await blocker.query("SELECT 1 FROM seats WHERE show_id = $1 AND label = '1' FOR UPDATE", [show.id])
+  const key = { 'idempotency-key': 'decided-elsewhere-0001' }
+  const first = hold(app, { show_id: show.id, seats: ['1'] }, key)
+  // Asked outside the blocker's transaction, which would see one snapshot of the activity; other
+  // test files share the server.
   const waiting = async (): Promise<boolean> => (await sql`
     SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`.execute(db)).rows.length > 0
   while (!await waiting()) await sleep(20)
-  // The same key for the busy show, then a plain hold of that show right behind it.
-  const reused = hold(app, { show_id: busy.id, quantity: 1 }, key)
-  await sleep(50)
+  // The same key with another body, and a plain hold, both for the show's next batch.
   const started = performance.now()
-  const plain = await hold(app, { show_id: busy.id, quantity: 1 })
+  const [reused, plain] = await Promise.all([
+    hold(app, { show_id: show.id, quantity: 1 }, key),
+    hold(app, { show_id: show.id, quantity: 1 })
+  ])
   const waited = performance.now() - started
   t.equal(plain.statusCode, 201)
-  t.ok(waited < 1000, `the plain hold did not wait for the other transaction (${Math.round(waited)} ms)`)
+  t.same(plain.json().seats, ['2'], 'past the locked seat')
+  t.ok(waited < 1000, `neither waited for the key's transaction (${Math.round(waited)} ms)`)
+  t.match(reused.json(), { code: 'idempotency_key_reused' }, 'the key, claimed by its first request, refuses the other body')
   await blocker.query('COMMIT')
-  t.equal((await first).statusCode, 201)
-  const second = await reused
-  t.equal(second.statusCode, 422, 'the key, settled by its first request, refuses the other body')
-  t.match(second.json(), { code: 'idempotency_key_reused' })
+  const held = await first
+  t.equal(held.statusCode, 201)
+  t.same(held.json().seats, ['1'])
 })
 
 t.test('confirms that arrive while one runs go together in the next statement, each with its own verdict', async (t) => {

@@ -60,7 +60,7 @@ t.test('a key whose request died is taken over after its lease, by the same body
   const body = { show_id: show.id, quantity: 1 }
   const { requestHash } = await import('../src/engine/idempotency.ts')
   await db.insertInto('idempotency_keys').values({
-    key: 'crashed', request_hash: requestHash({ showId: show.id, quantity: 1 }), locked_until: sql<Date>`now() - interval '1 second'`
+    show_id: show.id, key: 'crashed', request_hash: requestHash({ showId: show.id, quantity: 1 }), locked_until: sql<Date>`now() - interval '1 second'`
   }).execute()
   const other = await hold(app, { show_id: show.id, quantity: 2 }, { 'idempotency-key': 'crashed' })
   t.equal(other.statusCode, 422)
@@ -77,16 +77,33 @@ t.test('a key whose request died is taken over after its lease, by the same body
 
 t.test('a key whose request died is forgotten after 24 hours like a settled one', async (t) => {
   const { app, db } = await testApp(t)
+  const showId = (await createShow(app, { total_seats: 1 })).id
   await db.insertInto('idempotency_keys').values([
     // Claimed a day ago by a request that died: its lease ran out, no answer was ever recorded.
-    { key: 'died-yesterday', request_hash: 'h', created_at: sql<Date>`now() - interval '25 hours'`, locked_until: sql<Date>`now() - interval '25 hours'` },
+    { show_id: showId, key: 'died-yesterday', request_hash: 'h', created_at: sql<Date>`now() - interval '25 hours'`, locked_until: sql<Date>`now() - interval '25 hours'` },
     // Claimed long ago but still leased: a request is running on it, so it stays.
-    { key: 'still-running', request_hash: 'h', created_at: sql<Date>`now() - interval '25 hours'`, locked_until: sql<Date>`now() + interval '10 seconds'` },
-    { key: 'died-just-now', request_hash: 'h', locked_until: sql<Date>`now() - interval '1 second'` }
+    { show_id: showId, key: 'still-running', request_hash: 'h', created_at: sql<Date>`now() - interval '25 hours'`, locked_until: sql<Date>`now() + interval '10 seconds'` },
+    { show_id: showId, key: 'died-just-now', request_hash: 'h', locked_until: sql<Date>`now() - interval '1 second'` }
   ]).execute()
   t.equal(await app.engine.forgetOldIdempotencyKeys(), 1)
   const left = await db.selectFrom('idempotency_keys').select('key').orderBy('key').execute()
   t.same(left.map((row) => row.key), ['died-just-now', 'still-running'])
+})
+
+t.test('keys are scoped to their show: the same key on two shows is two requests', async (t) => {
+  const { app, db } = await testApp(t)
+  const [first, second] = [await createShow(app, { total_seats: 5 }), await createShow(app, { total_seats: 5 })]
+  const key = { 'idempotency-key': 'same-key-two-shows-0001' }
+  const one = await hold(app, { show_id: first.id, quantity: 2 }, key)
+  const other = await hold(app, { show_id: second.id, quantity: 1 }, key)
+  t.same([one.statusCode, other.statusCode], [201, 201], 'each show holds, though the bodies differ')
+  t.not(one.json().id, other.json().id)
+  const again = await hold(app, { show_id: second.id, quantity: 1 }, key)
+  t.equal(again.json().id, other.json().id, 'and each show replays its own answer')
+  const reused = await hold(app, { show_id: first.id, quantity: 3 }, key)
+  t.match(reused.json(), { code: 'idempotency_key_reused' }, 'another body on the same show is still refused')
+  const rows = await db.selectFrom('idempotency_keys').select(['show_id', 'key']).where('key', '=', key['idempotency-key']).orderBy('show_id').execute()
+  t.same(rows.length, 2)
 })
 
 t.test('a malformed key is a validation error', async (t) => {

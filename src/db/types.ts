@@ -47,6 +47,7 @@ export interface IdempotencyKeys {
   locked_until: Timestamp | null;
   outcome: Json | null;
   request_hash: string;
+  show_id: string;
 }
 
 export interface Seats {

@@ -151,7 +151,7 @@ export function listBookingSeats (db: Database, showId: string, seats: Array<{ b
  */
 export function markSeats (db: Database, showId: string, seats: Array<{ seat_no: number, booking_id: string | null }>, decided: DecidedKey[]) {
   return db
-    .with('recorded', () => recordOutcomes(db, decided))
+    .with('recorded', () => recordOutcomes(db, showId, decided))
     .updateTable('seats')
     .from(jsonRows(seats, { seat_no: 'int', booking_id: 'uuid' }))
     .set((eb) => ({

@@ -55,7 +55,7 @@ export async function placeHold (
   const [field, count] = 'labels' in request ? ['seats', request.labels.length] : ['quantity', request.quantity]
   if (count > settings.maxSeatsPerBooking) throw invalidInput(field, `must ask for at most ${settings.maxSeatsPerBooking} seats`)
   if (!isUuid(request.showId)) throw showNotFound(request.showId)
-  const keyed = idempotencyKey === undefined ? undefined : { key: idempotencyKey, hash: requestHash(request) }
+  const keyed = idempotencyKey === undefined ? undefined : { showId: request.showId, key: idempotencyKey, hash: requestHash(request) }
 
   const batched = 'quantity' in request ? await batches.submit(request.showId, { quantity: request.quantity, keyed }) : undefined
   if (batched?.kind === 'granted') return batched.booking
@@ -63,7 +63,7 @@ export async function placeHold (
   const holdWaiting = async (trx: Database) => await holdWaitingForLocks(trx, request, settings.holdSeconds)
   if (keyed === undefined) return await holdWaiting(db)
   // The batch claimed the key: it is this request's to decide.
-  if (batched?.kind === 'not granted') return await decideOnce(db, keyed.key, holdWaiting)
+  if (batched?.kind === 'not granted') return await decideOnce(db, keyed, holdWaiting)
   return await runOnce(db, keyed, holdWaiting)
 }
 
@@ -82,7 +82,7 @@ export async function holdBatch (
 ): Promise<BatchedOutcome[]> {
   return await inTransaction(db, async (trx) => {
     const keyed = holds.flatMap((hold) => hold.keyed ?? [])
-    const claimed = keyed.length === 0 ? new Set<string>() : await claimKeys(trx, keyed, { skipBusy: true })
+    const claimed = keyed.length === 0 ? new Set<string>() : await claimKeys(trx, showId, keyed, { skipBusy: true })
     // A key sent twice at once is claimed for its first hold only.
     const placed = holds.filter((hold) => hold.keyed === undefined || claimed.delete(hold.keyed.key))
     if (placed.length > 0) placing?.(placed.length)

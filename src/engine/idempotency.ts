@@ -31,8 +31,9 @@ function replay (outcome: Outcome): Booking {
   throw new EngineError(outcome.error.code, outcome.error.message, outcome.error.details)
 }
 
-/** A request that carries an Idempotency-Key, by the hash of its body. */
+/** A request that carries an Idempotency-Key, by the hash of its body. Keys are scoped to their show. */
 export interface KeyedRequest {
+  showId: string
   key: string
   hash: string
 }
@@ -41,7 +42,7 @@ export interface KeyedRequest {
  * A transaction deciding a key holds this advisory lock on it until it ends, so that a batch
  * skips the key instead of waiting for that transaction (with every other hold of its show).
  */
-const keyLock = (key: unknown) => sql`hashtextextended(${key}, 0)`
+const keyLock = (showId: string, key: unknown) => sql<bigint>`hashtextextended(${showId}::text || ' ' || ${key}, 0)`
 
 /**
  * Claims each key for its request, in one statement: a new key, one whose 24 hours are over, or
@@ -53,17 +54,20 @@ const keyLock = (key: unknown) => sql`hashtextextended(${key}, 0)`
  * claimed rather than waited for; each key claimed stays locked (see keyLock) until this
  * transaction ends.
  */
-export async function claimKeys (db: Database, requests: KeyedRequest[], { skipBusy = false } = {}): Promise<Set<string>> {
+export async function claimKeys (db: Database, showId: string, requests: Array<Omit<KeyedRequest, 'showId'>>, { skipBusy = false } = {}): Promise<Set<string>> {
   const byKey = new Map<string, string>()
   for (const { key, hash } of requests) if (!byKey.has(key)) byKey.set(key, hash)
   const rows = [...byKey].map(([key, hash]) => ({ key, hash }))
   const claimed = await db.insertInto('idempotency_keys')
-    .columns(['key', 'request_hash', 'locked_until'])
+    .columns(['show_id', 'key', 'request_hash', 'locked_until'])
     .expression((eb) => eb.selectFrom(jsonRows(rows, { key: 'text', hash: 'text' }))
-      .select(['h.key', 'h.hash', sql<Date>`now() + make_interval(secs => ${leaseSeconds})`.as('locked_until')])
-      .$if(skipBusy, (qb) => qb.where((eb) => eb.fn<boolean>('pg_try_advisory_xact_lock', [keyLock(eb.ref('h.key'))])))
+      .select((eb) => [
+        eb.cast<string>(eb.val(showId), 'uuid').as('show_id'), 'h.key', 'h.hash',
+        sql<Date>`now() + make_interval(secs => ${leaseSeconds})`.as('locked_until')
+      ])
+      .$if(skipBusy, (qb) => qb.where((eb) => eb.fn<boolean>('pg_try_advisory_xact_lock', [keyLock(showId, eb.ref('h.key'))])))
       .orderBy('h.key'))
-    .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({
+    .onConflict((oc) => oc.columns(['show_id', 'key']).doUpdateSet((eb) => ({
       request_hash: eb.ref('excluded.request_hash'),
       created_at: sql<Date>`now()`,
       locked_until: eb.ref('excluded.locked_until'),
@@ -91,11 +95,12 @@ export interface DecidedKey {
  * Settles claimed keys with what their requests decided. Run it in the transaction that made the
  * decision, so that a hold exists exactly when its key records it.
  */
-export function recordOutcomes (db: Database, decided: DecidedKey[]) {
+export function recordOutcomes (db: Database, showId: string, decided: DecidedKey[]) {
   return db.updateTable('idempotency_keys')
     .from(jsonRows(decided, { key: 'text', outcome: 'jsonb' }))
     // The outcome column is jsonb, read from the JSON as jsonb.
     .set((eb) => ({ outcome: eb.ref('h.outcome').$castTo<Json>(), locked_until: null }))
+    .where('idempotency_keys.show_id', '=', showId)
     .whereRef('idempotency_keys.key', '=', 'h.key')
 }
 
@@ -104,10 +109,10 @@ export function recordOutcomes (db: Database, decided: DecidedKey[]) {
  * refusal with the hold itself, so a hold exists exactly when its key records it, and a retry
  * gets the first answer again.
  */
-export async function decideOnce (db: Database, key: string, operation: (trx: Database) => Promise<Booking>): Promise<Booking> {
+export async function decideOnce (db: Database, { showId, key }: Omit<KeyedRequest, 'hash'>, operation: (trx: Database) => Promise<Booking>): Promise<Booking> {
   try {
     const outcome = await db.transaction().execute(async (trx) => {
-      await sql`SELECT pg_advisory_xact_lock(${keyLock(key)})`.execute(trx)
+      await sql`SELECT pg_advisory_xact_lock(${keyLock(showId, key)})`.execute(trx)
       let result: Outcome
       try {
         result = { booking: await operation(trx) }
@@ -115,13 +120,14 @@ export async function decideOnce (db: Database, key: string, operation: (trx: Da
         if (!(error instanceof EngineError)) throw error
         result = { error: { code: error.code, message: error.message, details: error.details } }
       }
-      await recordOutcomes(trx, [{ key, outcome: result }]).execute()
+      await recordOutcomes(trx, showId, [{ key, outcome: result }]).execute()
       return result
     })
     return replay(outcome)
   } catch (error) {
     // Nothing was decided (the database failed us): free the key so that a retry runs anew.
-    await db.deleteFrom('idempotency_keys').where('key', '=', key).where('outcome', 'is', null).execute().catch(() => {})
+    await db.deleteFrom('idempotency_keys').where('show_id', '=', showId).where('key', '=', key).where('outcome', 'is', null)
+      .execute().catch(() => {})
     throw error
   }
 }
@@ -132,10 +138,10 @@ export async function runOnce (
   request: KeyedRequest,
   operation: (trx: Database) => Promise<Booking>
 ): Promise<Booking> {
-  const { key, hash } = request
-  if ((await claimKeys(db, [request])).has(key)) return await decideOnce(db, key, operation)
+  const { showId, key, hash } = request
+  if ((await claimKeys(db, showId, [request])).has(key)) return await decideOnce(db, request, operation)
   const existing = await db.selectFrom('idempotency_keys').select(['request_hash', 'outcome'])
-    .where('key', '=', key).executeTakeFirst()
+    .where('show_id', '=', showId).where('key', '=', key).executeTakeFirst()
   if (existing === undefined) return await runOnce(db, request, operation)
   if (existing.request_hash !== hash) {
     throw new EngineError('idempotency_key_reused', 'This Idempotency-Key was used with another request body')
