@@ -5,7 +5,7 @@ import { shutdownMessage } from './cluster.ts'
 import type { Config } from './config.ts'
 import type { DatabaseTarget } from './db/target.ts'
 import { createDatabase, poolStats } from './db/database.ts'
-import { readinessCheck } from './db/readiness.ts'
+import { readinessCheck, readinessDatabase } from './db/readiness.ts'
 import { startExpiryJob } from './engine/expiry-job.ts'
 import { loggerOptions } from './logger-options.ts'
 import type { ShutdownTimings } from './plugins/lifecycle.ts'
@@ -19,16 +19,7 @@ const shutdownTimings: ShutdownTimings = { drainMs: 1_000, answerFlushMs: 5_000 
  */
 export async function serve (config: Config, target: DatabaseTarget): Promise<void> {
   const { db, pool } = createDatabase({ url: target.url, ssl: config.PGSSL, poolMax: config.PGPOOL_MAX, preparedStatements: config.PG_PREPARED_STATEMENTS })
-  // /ready's own connection: behind the pool's queue, a busy but healthy node would look unready
-  // to its load balancer exactly when a sale opens.
-  const probe = createDatabase({
-    url: target.url,
-    ssl: config.PGSSL,
-    poolMax: 1,
-    applicationName: 'booking-api-ready',
-    preparedStatements: config.PG_PREPARED_STATEMENTS,
-    timeouts: { connect: 2_000, statement: 2_000 }
-  })
+  const probe = readinessDatabase({ url: target.url, ssl: config.PGSSL, applicationName: 'booking-api-ready', preparedStatements: config.PG_PREPARED_STATEMENTS })
   const app = await buildApp({
     db,
     adminToken: config.ADMIN_TOKEN,
