@@ -1,4 +1,4 @@
-import { problemCatalogue, type Problem, type ProblemCode, type ProblemMembers } from '../../api/index.ts'
+import { problemCatalogue, type Problem, type ProblemCode, type ProblemMembers } from '../../api/problems.ts'
 
 /**
  * Problem documents without Fastify or the engine, so that the management port's thread can build

@@ -1,4 +1,4 @@
-import type { Problem } from '../../api/index.ts'
+import type { Problem } from '../../api/problems.ts'
 import { problem } from './problem-document.ts'
 
 export interface ReadinessInputs {
