@@ -15,6 +15,8 @@ type LogLevel = typeof logLevels[number]
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535, description: 'HTTP port' }),
   HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'HTTP interface' }),
+  MANAGEMENT_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'port of /health and /ready answered off the main thread; none when unset' })),
+  MANAGEMENT_HOST: Type.Optional(Type.String({ minLength: 1, description: 'interface of the management port; HOST when unset' })),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL' })),
   PGHOST: Type.Optional(Type.String({ minLength: 1 })),
   PGPORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
@@ -53,8 +55,9 @@ export const ConfigSchema = Type.Object({
 
 type Env = Static<typeof ConfigSchema>
 
-export type Config = Omit<Env, 'ADMIN_TOKEN' | 'CORS_ORIGINS' | 'TRUST_PROXY'> & {
+export type Config = Omit<Env, 'ADMIN_TOKEN' | 'CORS_ORIGINS' | 'TRUST_PROXY' | 'MANAGEMENT_HOST'> & {
   ADMIN_TOKEN: string
+  MANAGEMENT_HOST: string
   CORS_ORIGINS: string[]
   /** As Fastify's trustProxy takes it. */
   TRUST_PROXY: boolean | number | string[]
@@ -73,6 +76,17 @@ function trustedProxies (value: string): boolean | number | string[] {
   const bad = proxies.find((proxy) => !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(proxy))
   if (bad !== undefined) throw new ConfigError(`invalid configuration: TRUST_PROXY must be false, true, a hop count or proxy addresses, not ${bad}`)
   return proxies
+}
+
+/**
+ * The management port is opened by a thread of the serving process. Node's cluster shares only
+ * what a worker process's main thread listens on, so with WORKERS > 1 each worker would try to
+ * open the port itself and all but the first would fail.
+ */
+function checkManagementPort ({ MANAGEMENT_PORT: port, PORT, WORKERS }: Env): void {
+  if (port === undefined) return
+  if (WORKERS > 1) throw new ConfigError('invalid configuration: MANAGEMENT_PORT needs WORKERS=1 (the processes of a cluster cannot share a port opened by a thread); unset one of them')
+  if (port === PORT) throw new ConfigError('invalid configuration: MANAGEMENT_PORT must differ from PORT')
 }
 
 /**
@@ -103,8 +117,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenv = true)
   const origins = parsed.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean)
   const notOrigin = origins.find((origin) => !/^https?:\/\/[^/\s]+$/.test(origin))
   if (notOrigin !== undefined) throw new ConfigError(`invalid configuration: CORS_ORIGINS must list origins like https://tickets.example.com, not ${notOrigin}`)
+  checkManagementPort(parsed)
   return {
     ...parsed,
+    MANAGEMENT_HOST: parsed.MANAGEMENT_HOST ?? parsed.HOST,
     CORS_ORIGINS: origins,
     TRUST_PROXY: trustedProxies(parsed.TRUST_PROXY),
     ADMIN_TOKEN: parsed.ADMIN_TOKEN ?? randomBytes(24).toString('base64url'),

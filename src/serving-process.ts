@@ -5,30 +5,22 @@ import { shutdownMessage } from './cluster.ts'
 import type { Config } from './config.ts'
 import type { DatabaseTarget } from './db/target.ts'
 import { createDatabase, poolStats } from './db/database.ts'
-import { readinessCheck } from './db/readiness.ts'
+import { readinessCheck, readinessDatabase } from './db/readiness.ts'
 import { startExpiryJob } from './engine/expiry-job.ts'
 import { loggerOptions } from './logger-options.ts'
+import { startManagementPort } from './management/management-port.ts'
 import type { ShutdownTimings } from './plugins/lifecycle.ts'
 
 /** Within the 10 s grace: a second of draining, then up to 5 s for answers to reach slow clients. */
 const shutdownTimings: ShutdownTimings = { drainMs: 1_000, answerFlushMs: 5_000 }
 
 /**
- * One serving process: the app on its own pool, the expiry sweep, and a graceful shutdown. With
- * WORKERS > 1 each worker of the cluster runs this.
+ * One serving process: the app on its own pool, the expiry sweep, the management port when
+ * configured, and a graceful shutdown. With WORKERS > 1 each worker of the cluster runs this.
  */
 export async function serve (config: Config, target: DatabaseTarget): Promise<void> {
   const { db, pool } = createDatabase({ url: target.url, ssl: config.PGSSL, poolMax: config.PGPOOL_MAX, preparedStatements: config.PG_PREPARED_STATEMENTS })
-  // /ready's own connection: behind the pool's queue, a busy but healthy node would look unready
-  // to its load balancer exactly when a sale opens.
-  const probe = createDatabase({
-    url: target.url,
-    ssl: config.PGSSL,
-    poolMax: 1,
-    applicationName: 'booking-api-ready',
-    preparedStatements: config.PG_PREPARED_STATEMENTS,
-    timeouts: { connect: 2_000, statement: 2_000 }
-  })
+  const probe = readinessDatabase({ url: target.url, ssl: config.PGSSL, applicationName: 'booking-api-ready', preparedStatements: config.PG_PREPARED_STATEMENTS })
   const app = await buildApp({
     db,
     adminToken: config.ADMIN_TOKEN,
@@ -57,6 +49,18 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
   if (config.ADMIN_TOKEN_GENERATED) {
     app.log.warn(`ADMIN_TOKEN is not set; this process made one: ${config.ADMIN_TOKEN}`)
   }
+  const management = config.MANAGEMENT_PORT === undefined
+    ? undefined
+    : await startManagementPort({
+      port: config.MANAGEMENT_PORT,
+      host: config.MANAGEMENT_HOST,
+      database: { url: target.url, ssl: config.PGSSL, preparedStatements: config.PG_PREPARED_STATEMENTS },
+      log: app.log
+    })
+  if (management !== undefined) {
+    app.lifecycle.onDraining(management.draining)
+    app.log.info({ host: config.MANAGEMENT_HOST, port: management.port }, 'management port answering /health and /ready')
+  }
   const expiryJob = startExpiryJob(app.engine, config.EXPIRY_JOB_INTERVAL_SECONDS, app.log)
   app.addHook('preClose', async () => { await expiryJob.stop() })
 
@@ -68,6 +72,7 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
     await app.lifecycle.shutdown(shutdownTimings)
     await db.destroy()
     await probe.db.destroy()
+    await management?.stop()
     await target.stop()
   })
 
@@ -79,4 +84,5 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
   // beyond it, and each dropped client waits a second for its retransmission. The kernel caps the
   // value at net.core.somaxconn.
   await app.listen({ port: config.PORT, host: config.HOST, backlog: 4096 })
+  management?.serving()
 }

@@ -26,7 +26,10 @@ t.test('creation under load, lapsed seats and the stampede run at a tiny scale a
 
   for (const stampede of [results.stampede.default, results.stampede.sheddingOff]) {
     t.ok(stampede.holds > 0, `the stampede (${stampede.name}) made holds`)
-    t.ok(stampede.probed.health.polls > 0 && stampede.probed.ready.polls > 0, `the stampede (${stampede.name}) polled /health and /ready`)
+    for (const [port, { health, ready }] of Object.entries<{ health: { polls: number }, ready: { polls: number } }>(stampede.probed)) {
+      t.ok(health.polls > 0 && ready.polls > 0, `the stampede (${stampede.name}) polled /health and /ready on the ${port}`)
+    }
+    t.same(Object.keys(stampede.probed).sort(), ['main port', 'management port'], `the stampede (${stampede.name}) probed both ports`)
     t.same(stampede.invariants.ok, invariantsHold, `the stampede (${stampede.name}) invariants hold`)
   }
 })

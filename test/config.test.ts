@@ -44,6 +44,16 @@ t.test('a bad value names its variable', async (t) => {
   for (const [env, message] of cases) t.throws(() => loadConfig(env, false), message, JSON.stringify(env))
 })
 
+t.test('the management port is off unless set, listens on HOST unless told otherwise, and needs a single process', async (t) => {
+  t.equal(loadConfig({}, false).MANAGEMENT_PORT, undefined, 'off by default')
+  t.match(loadConfig({ MANAGEMENT_PORT: '9000', HOST: '10.0.0.5' }, false), { MANAGEMENT_PORT: 9000, MANAGEMENT_HOST: '10.0.0.5' })
+  t.match(loadConfig({ MANAGEMENT_PORT: '9000', MANAGEMENT_HOST: '127.0.0.1' }, false), { MANAGEMENT_HOST: '127.0.0.1' })
+  t.throws(() => loadConfig({ MANAGEMENT_PORT: '9000', WORKERS: '2' }, false), /MANAGEMENT_PORT needs WORKERS=1/)
+  t.throws(() => loadConfig({ MANAGEMENT_PORT: '3000' }, false), /MANAGEMENT_PORT must differ from PORT/)
+  t.throws(() => loadConfig({ MANAGEMENT_PORT: '0' }, false), /MANAGEMENT_PORT must be >= 1/)
+  t.equal(loadConfig({ WORKERS: '2' }, false).WORKERS, 2, 'a cluster without the management port is fine')
+})
+
 t.test('the database URL comes from DATABASE_URL or the PG* variables', async (t) => {
   t.equal(configuredDatabaseUrl(loadConfig({}, false)), undefined, 'neither: the embedded database')
   t.equal(configuredDatabaseUrl(loadConfig({ DATABASE_URL: 'postgres://a@b/c' }, false)), 'postgres://a@b/c')

@@ -124,3 +124,14 @@ t.test('the readiness check remembers a ready database for a second, and never a
   await sql`ALTER TABLE schema_migrations_gone RENAME TO schema_migrations`.execute(db)
   t.same(await check(), [], 'ready again once the database answers')
 })
+
+t.test('what answers readiness elsewhere hears when draining begins, once, and at once if it already has', async (t) => {
+  const { app } = await testApp(t)
+  const heard: string[] = []
+  app.lifecycle.onDraining(() => heard.push('early'))
+  t.same(heard, [], 'not while serving')
+  app.lifecycle.startDraining()
+  app.lifecycle.startDraining()
+  app.lifecycle.onDraining(() => heard.push('late'))
+  t.same(heard, ['early', 'late'])
+})

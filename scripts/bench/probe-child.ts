@@ -1,15 +1,14 @@
 /**
- * The health probe's process (probe.ts starts it): polls /health and /ready of the server at
- * argv[2] every 100 ms, each on a keep-alive connection of its own, as a load balancer would. On
- * 'measure' on its IPC channel it forgets what it saw so far; on 'stop' it sends what it saw since
- * and exits. A process of its own, so that the load generator's busy event loop does not show as
- * server latency.
+ * The health probe's process (probe.ts starts it): polls /health and /ready at each base URL its
+ * arguments name (`name=url`) every 100 ms, each on a keep-alive connection of its own, as a load
+ * balancer would. On 'measure' on its IPC channel it forgets what it saw so far; on 'stop' it
+ * sends what it saw since, by name, and exits. A process of its own, so that the load generator's
+ * busy event loop does not show as server latency.
  */
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 
-const base = process.argv[2]
 const intervalMs = 100
 
 export interface Probed {
@@ -30,11 +29,11 @@ function get (agent: http.Agent, url: string): Promise<string> {
   })
 }
 
-async function poll (path: string, seen: Probed): Promise<void> {
+async function poll (url: string, seen: Probed): Promise<void> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
   while (!stopping) {
     const started = performance.now()
-    const status = await get(agent, `${base}${path}`)
+    const status = await get(agent, url)
     const ms = performance.now() - started
     seen.polls++
     seen.maxMs = Math.max(seen.maxMs, ms)
@@ -45,15 +44,21 @@ async function poll (path: string, seen: Probed): Promise<void> {
 }
 
 const fresh = (): Probed => ({ polls: 0, maxMs: 0, notOk: {} })
-const seen = { health: fresh(), ready: fresh() }
-const polling = Promise.all([poll('/health', seen.health), poll('/ready', seen.ready)])
+const seen = process.argv.slice(2).map((argument) => {
+  const at = argument.indexOf('=')
+  return { name: argument.slice(0, at), base: argument.slice(at + 1), health: fresh(), ready: fresh() }
+})
+const polling = Promise.all(seen.flatMap(({ base, health, ready }) => [poll(`${base}/health`, health), poll(`${base}/ready`, ready)]))
 process.on('message', (message) => {
   if (message === 'measure') {
-    Object.assign(seen.health, fresh())
-    Object.assign(seen.ready, fresh())
+    for (const { health, ready } of seen) {
+      Object.assign(health, fresh())
+      Object.assign(ready, fresh())
+    }
     return
   }
   stopping = true
-  void polling.then(() => process.send?.(seen, () => process.exit(0)))
+  const byName = Object.fromEntries(seen.map(({ name, health, ready }) => [name, { health, ready }]))
+  void polling.then(() => process.send?.(byName, () => process.exit(0)))
 })
 process.send?.('polling')

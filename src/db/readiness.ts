@@ -1,5 +1,14 @@
 import type { Kysely } from 'kysely'
+import { createDatabase, type DatabaseOptions } from './database.ts'
 import { pendingMigrations } from './migrations.ts'
+
+/**
+ * A connection of its own for readiness checks, with short bounds: behind the pool's queue, a busy
+ * but healthy node would look unready to its load balancer exactly when a sale opens.
+ */
+export function readinessDatabase (options: Pick<DatabaseOptions, 'url' | 'ssl' | 'preparedStatements' | 'applicationName'>): ReturnType<typeof createDatabase> {
+  return createDatabase({ ...options, poolMax: 1, timeouts: { connect: 2_000, statement: 2_000 } })
+}
 
 /**
  * The readiness check behind `/ready`: the migrations not yet applied, from the database. A

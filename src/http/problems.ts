@@ -1,20 +1,9 @@
 import type { FastifyError, FastifyReply } from 'fastify'
-import { maxProblemErrors, problemCatalogue, type Problem, type ProblemCode, type ProblemMembers } from '../../api/index.ts'
+import { maxProblemErrors, type Problem } from '../../api/index.ts'
 import { EngineError } from '../engine/index.ts'
+import { problem, problemContentType } from './problem-document.ts'
 
-export const problemContentType = 'application/problem+json'
-
-/** The page that describes a problem code, relative to the service (GET /problems/{code}). */
-export const problemPage = (code: ProblemCode): string => `/problems/${code}`
-
-/**
- * A problem of `code`, with its status and title from the catalogue and the members the code
- * requires (`{ available }` for insufficient_seats).
- */
-export function problem<C extends ProblemCode> (code: C, detail: string, ...members: {} extends ProblemMembers<C> ? [] : [ProblemMembers<C>]): Problem {
-  const { status, title } = problemCatalogue[code]
-  return { type: problemPage(code), title, status, detail, code, ...members[0] } as Problem
-}
+export { problem, problemContentType, problemPage } from './problem-document.ts'
 
 export async function sendProblem (reply: FastifyReply, body: Problem): Promise<FastifyReply> {
   // Load shedding and rate limiting have set their own Retry-After already.

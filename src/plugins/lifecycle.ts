@@ -28,6 +28,8 @@ export interface Lifecycle {
   closing: () => boolean
   /** The first step alone. */
   startDraining: () => void
+  /** Calls `listener` when draining begins (at once if it has), for what answers readiness elsewhere. */
+  onDraining: (listener: () => void) => void
   /** Both steps in order: drain, let answers already ended leave the process, app.close(). */
   shutdown: (timings: ShutdownTimings) => Promise<void>
 }
@@ -41,9 +43,15 @@ declare module 'fastify' {
 export default fp(async function lifecycle (app: FastifyInstance) {
   let draining = false
   let closing = false
+  const drainingListeners: Array<() => void> = []
+  const drain = (): void => {
+    if (draining) return
+    draining = true
+    for (const listener of drainingListeners) listener()
+  }
   const answersSent = trackUnsentAnswers(app.server)
 
-  app.addHook('preClose', async () => { closing = true; draining = true })
+  app.addHook('preClose', async () => { closing = true; drain() })
   app.addHook('onSend', async (_request, reply) => { if (draining) reply.header('connection', 'close') })
   // Fastify's own 503 for a request arriving once closing began is not a problem document.
   app.addHook('onRequest', async (_request, reply) => {
@@ -53,9 +61,13 @@ export default fp(async function lifecycle (app: FastifyInstance) {
   app.decorate('lifecycle', {
     draining: () => draining,
     closing: () => closing,
-    startDraining: () => { draining = true },
+    startDraining: drain,
+    onDraining: (listener) => {
+      drainingListeners.push(listener)
+      if (draining) listener()
+    },
     async shutdown ({ drainMs, answerFlushMs }: ShutdownTimings): Promise<void> {
-      draining = true
+      drain()
       await sleep(drainMs)
       await answersSent(answerFlushMs)
       await app.close()

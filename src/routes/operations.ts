@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { Health, Ready } from '../../api/index.ts'
-import { problem, sendProblem } from '../http/problems.ts'
+import { sendProblem } from '../http/problems.ts'
+import { readinessProblem } from '../http/readiness-problem.ts'
 import { jsonResponse, problemResponse } from '../http/responses.ts'
 import { neverShed } from '../plugins/load-shedding.ts'
 
@@ -37,17 +38,12 @@ const operations: FastifyPluginAsyncTypebox<OperationsOptions> = async (app, { p
       }
     }
   }, async (request, reply) => {
-    if (app.lifecycle.draining()) return await sendProblem(reply, problem('service_unavailable', 'The server is shutting down'))
-    let pending: string[]
-    try {
-      pending = await pendingMigrations()
-    } catch (error) {
-      request.log.warn({ err: error }, 'readiness check: database not answering')
-      return await sendProblem(reply, problem('service_unavailable', 'The database is not answering'))
-    }
-    if (pending.length > 0) {
-      return await sendProblem(reply, problem('service_unavailable', `Migrations pending: ${pending.join(', ')}`))
-    }
+    const unready = await readinessProblem({
+      draining: app.lifecycle.draining(),
+      pendingMigrations,
+      databaseFailed: (error) => { request.log.warn({ err: error }, 'readiness check: database not answering') }
+    })
+    if (unready !== undefined) return await sendProblem(reply, unready)
     return { status: 'ready' as const }
   })
 }
