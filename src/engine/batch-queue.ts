@@ -8,13 +8,13 @@ export interface BatchLimits {
 }
 
 /**
- * One statement of many holds does several times the holds per second of single ones; a second
- * batch lets a show's next holds run while the last batch's answers are sent, but a second batch
- * of one or two holds costs nearly what a full one does and delays the batch behind it; 64 holds,
- * a flash sale's concurrency, keep one batch within a few milliseconds. (Measurements in
- * docs/design.md, "Hold batches".)
+ * A batch of many holds does several times the holds per second of single ones; a second batch
+ * lets a show's next holds run while the last batch's answers are sent, but a second batch of one
+ * or two holds costs nearly what a full one does and delays the batch behind it. A batch's
+ * statements cost much the same for 64 holds as for 256, so under a stampede large batches keep
+ * the queue short. (Measurements in docs/design.md, "Batched holds".)
  */
-export const defaultBatchLimits: BatchLimits = { batchesPerKey: 2, itemsToStartAnother: 16, itemsPerBatch: 64 }
+export const defaultBatchLimits: BatchLimits = { batchesPerKey: 2, itemsToStartAnother: 16, itemsPerBatch: 256 }
 
 /** Runs one batch of one key: a result for each item, in the items' order. */
 export type RunBatch<Item, Result> = (key: string, items: Item[]) => Promise<Result[]>
