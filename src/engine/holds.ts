@@ -87,9 +87,10 @@ export async function holdBatch (
     const placed = holds.filter((hold) => hold.keyed === undefined || claimed.delete(hold.keyed.key))
     if (placed.length > 0) placing?.(placed.length)
     const { bookings } = placed.length === 0 ? { bookings: [] } : await holdFound(trx, showId, placed, holdSeconds, 'skip-locked')
+    const position = new Map(placed.map((hold, index) => [hold, index]))
     return holds.map((hold): BatchedOutcome => {
-      const index = placed.indexOf(hold)
-      if (index < 0) return { kind: 'key not claimed' }
+      const index = position.get(hold)
+      if (index === undefined) return { kind: 'key not claimed' }
       const booking = bookings[index]
       return booking === undefined ? { kind: 'not granted' } : { kind: 'granted', booking }
     })
