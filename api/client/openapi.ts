@@ -1205,7 +1205,7 @@ export interface components {
          * ShowEventStream
          * @description A `text/event-stream` (Server-Sent Events) that stays open. Events:
          *
-         *     - `availability`: its `data` is one line of JSON, the show's `Availability` object alone (`{ "total", "available", "held", "booked" }`, the same as `availability` in GET /shows/{id}/availability; the show itself is not repeated). The first is sent at once; then one follows each change of the counts made by any server process, at most 10 a second (changes in between are coalesced into the latest counts). An event is only sent when the counts differ from the previous one; holds that lapse by the clock show within 15 s.
+         *     - `availability`: its `data` is one line of JSON, the show's `Availability` object alone (`{ "total", "available", "held", "booked" }`, the same as `availability` in GET /shows/{id}/availability; the show itself is not repeated). The first is sent at once; then one follows each change of the counts made by any server process, at most 10 a second (changes in between are coalesced into the latest counts). An event is only sent when the counts differ from the previous one; a hold that lapses by the clock (no request changed it) shows as soon as it ends: the server counts again at the next hold's end.
          *     - A comment line `: keep-alive` every 15 s, so that proxies keep the connection open; clients ignore it.
          *
          *     The stream carries no event ids: after a reconnection the first event is the current availability, which is all a client needs. When the server shuts down it ends the stream; EventSource reconnects on its own.
