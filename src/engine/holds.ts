@@ -8,6 +8,7 @@ import { EngineError, invalidInput } from './errors.ts'
 import { insertBookings, listBookingSeats, markSeats, pickLabelledSeats, pickSeats, showStart } from './hold-statements.ts'
 import { claimKeys, decideOnce, requestHash, runOnce, type DecidedKey, type KeyedRequest } from './idempotency.ts'
 import { assignLabels, assignSeats, type Seat } from './seat-assignment.ts'
+import { showNotFound } from './shows.ts'
 import { isUuid } from './uuid.ts'
 
 export type HoldRequest =
@@ -184,10 +185,6 @@ async function holdWaitingForLocks (db: Database, request: HoldRequest, holdSeco
 async function inTransaction<T> (db: Database, run: (trx: Database) => Promise<T>): Promise<T> {
   if (db.isTransaction) return await run(db)
   return await retryOnDeadlock(async () => await db.transaction().execute(run))
-}
-
-function showNotFound (showId: string): EngineError {
-  return new EngineError('show_not_found', `No show with id ${showId}`)
 }
 
 /** Why the show takes no holds (it does not exist, or has started), or undefined when it does. */

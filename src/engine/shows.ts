@@ -21,7 +21,7 @@ export function toShow (row: ShowRow): Show {
 
 const showKey = (row: ShowRow): [string, string] => [row.start_time.toISOString(), row.id]
 
-function showNotFound (id: string): EngineError {
+export function showNotFound (id: string): EngineError {
   return new EngineError('show_not_found', `No show with id ${id}`)
 }
 
