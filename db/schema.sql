@@ -160,7 +160,7 @@ CREATE TABLE public.schema_migrations (
 CREATE TABLE public.seats (
     show_id uuid NOT NULL,
     seat_no integer NOT NULL,
-    label text NOT NULL,
+    label text NOT NULL COLLATE pg_catalog."C",
     row_label text,
     number integer NOT NULL,
     booking_id uuid,
@@ -173,6 +173,8 @@ CREATE TABLE public.seats (
 )
 WITH (autovacuum_vacuum_scale_factor='0.01', autovacuum_vacuum_threshold='1000', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_cost_delay='0');
 ALTER TABLE ONLY public.seats ALTER COLUMN show_id SET STATISTICS 0;
+ALTER TABLE ONLY public.seats ALTER COLUMN booking_id SET STATISTICS 10;
+ALTER TABLE ONLY public.seats ALTER COLUMN hold_expires_at SET STATISTICS 10;
 
 
 --
@@ -387,4 +389,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261125000000'),
     ('20261126000000'),
     ('20261201000000'),
-    ('20261202000000');
+    ('20261202000000'),
+    ('20261202100000');
