@@ -84,10 +84,11 @@ t.test('a single seat is left alone when every block of the row would leave one'
   t.same(chooseBlock(layout, freeAt(layout, [[4, 5, 6]]), 2), { row: 0, first: 5, seats: 2 }, 'A5-A6, the closer')
 })
 
-t.test('the rule is per row: a closer row whose blocks all leave a seat alone still wins', async (t) => {
-  const layout = rows([10, 10])
-  const free = freeAt(layout, [[5, 6, 7], range(1, 10)])
-  t.same(chooseBlock(layout, free, 2), { row: 0, first: 5, seats: 2 })
+t.test('a tidy block of another row wins over one that leaves a seat alone, unless it is more than a row further', async (t) => {
+  // Row A has only A5-A7 free: either block of 2 there leaves a seat alone.
+  t.same(chooseBlock(rows([10, 10]), freeAt(rows([10, 10]), [[5, 6, 7], range(1, 10)]), 2), { row: 1, first: 5, seats: 2 }, 'B5-B6, a row back')
+  const far = rows([10, 10, 10])
+  t.same(chooseBlock(far, freeAt(far, [[5, 6, 7], [], range(1, 10)]), 2), { row: 0, first: 5, seats: 2 }, 'C5-C6 is two rows back: A5-A6')
 })
 
 t.test('on a numbered show a block is consecutive numbers around the middle', async (t) => {

@@ -7,9 +7,11 @@
  * row). Among the blocks that fit, a hold gets the one whose centre is closest to the focal point,
  * where a row further back or forward counts as far as two seats to the side (a row is about
  * twice as deep as a seat is wide) and rows are taken as centred on one another, so the middle of
- * every row lies straight behind the middle of the front row. In a row where some block would
- * leave no single free seat alone between taken seats or the row's end, blocks that would are
- * passed over. Ties go to the front-most row, then the lowest seat.
+ * every row lies straight behind the middle of the front row. A block is tidy when it leaves no
+ * single free seat alone between taken seats or the row's end. In a row that has a tidy block,
+ * the others are passed over; and the closest tidy block of any row wins over a closer untidy one
+ * unless it is more than a row's distance further: a seat left alone is a seat no party can buy.
+ * Ties go to the front-most row, then the lowest seat.
  */
 
 /** How far one row counts, in seats to the side. */
@@ -95,12 +97,16 @@ function starts (run: Run, seats: number, tidy: boolean): Array<[number, number]
   return [[run.first, run.first], ...(run.first + 2 <= latest - 2 ? [[run.first + 2, latest - 2] as [number, number]] : []), [latest, latest]]
 }
 
-/** The block closest to the focal point that `free` has room for, or undefined when no row has `seats` adjacent free seats. */
+/**
+ * The block closest to the focal point that `free` has room for, preferring tidy ones (see the
+ * top of this module), or undefined when no row has `seats` adjacent free seats.
+ */
 export function chooseBlock (layout: Layout, free: FreeSeats, seats: number): Block | undefined {
   const focalRow = layout.rows[layout.focal.row]!
   // The focal point's distance to the side of its row's middle, the same in every row.
   const focalOffset = layout.focal.seat - (focalRow.seats + 1) / 2
   let best: { block: Block, distance: number } | undefined
+  let bestTidy: typeof best
   free.forEach((runs, row) => {
     const fitting = runs.filter((run) => lengthOf(run) >= seats)
     if (fitting.length === 0) return
@@ -114,9 +120,11 @@ export function chooseBlock (layout: Layout, free: FreeSeats, seats: number): Bl
         const first = Math.min(latest, Math.max(earliest, Math.ceil(ideal - 0.5)))
         const distance = Math.hypot(depth, first - ideal)
         if (best === undefined || distance < best.distance) best = { block: { row, first, seats }, distance }
+        if (tidy && (bestTidy === undefined || distance < bestTidy.distance)) bestTidy = { block: { row, first, seats }, distance }
       }
     }
   })
+  if (bestTidy !== undefined && bestTidy.distance <= best!.distance + rowWeight) return bestTidy.block
   return best?.block
 }
 
