@@ -125,15 +125,23 @@ export function showLayout (db: Database, showId: string) {
 /**
  * The show's free seats (never held, released, or of a lapsed hold) as runs of consecutive
  * seat_nos, while it is open; no locks, so seats that other transactions have locked count as
- * free, as last committed. A run's seat_nos less their rank in seat order are all the same.
+ * free, as last committed. Free seats come from seats_free_idx and lapsed ones from
+ * seats_held_idx, so the read costs the seats that are free, not the show's size. A run's
+ * seat_nos less their rank in seat order are all the same.
  */
 export function findFreeRuns (db: Database, showId: string) {
   return db
-    .selectFrom((qb) => qb.selectFrom('seats')
-      .select((eb) => ['seats.seat_no', eb('seats.seat_no', '-', eb.fn.agg<number>('row_number').over((ob) => ob.orderBy('seats.seat_no'))).as('run')])
-      .where('seats.show_id', '=', showId)
-      .where(seatIsFree)
-      .where(showIsOpen(showId))
+    .selectFrom((qb) => qb
+      .selectFrom((seats) => seats.selectFrom('seats').select('seats.seat_no')
+        .where('seats.show_id', '=', showId)
+        .where('seats.booking_id', 'is', null)
+        .where(showIsOpen(showId))
+        .unionAll((lapsed) => lapsed.selectFrom('seats').select('seats.seat_no')
+          .where('seats.show_id', '=', showId)
+          .where('seats.hold_expires_at', '<=', statementTime)
+          .where(showIsOpen(showId)))
+        .as('f'))
+      .select((eb) => ['f.seat_no', eb('f.seat_no', '-', eb.fn.agg<number>('row_number').over((ob) => ob.orderBy('f.seat_no'))).as('run')])
       .as('free'))
     .select((eb) => [eb.fn.min('free.seat_no').as('first'), eb.fn.max('free.seat_no').as('last')])
     .groupBy('free.run')
