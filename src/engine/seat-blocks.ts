@@ -77,10 +77,13 @@ export function freeSeatsOf (layout: Layout, seatNoRuns: Array<{ first: number, 
 
 const lengthOf = (run: Run): number => run.last - run.first + 1
 
-/** The free seats, and the longest run of adjacent free seats in one row. */
-export function freeSummary (free: FreeSeats): { available: number, largestBlock: number } {
+/** How many seats are free, and the longest run of adjacent free seats in one row. */
+export interface FreeSummary { available: number, largestBlock: number }
+
+export function freeSummary (free: FreeSeats): FreeSummary {
   const runs = free.flat()
-  return { available: runs.reduce((sum, run) => sum + lengthOf(run), 0), largestBlock: Math.max(0, ...runs.map(lengthOf)) }
+  // Not Math.max(...runs): a show of many free runs would overflow the call's arguments.
+  return { available: runs.reduce((sum, run) => sum + lengthOf(run), 0), largestBlock: runs.reduce((largest, run) => Math.max(largest, lengthOf(run)), 0) }
 }
 
 /**
@@ -142,15 +145,13 @@ export function take (free: FreeSeats, block: Block): void {
 export const seatNosOf = (layout: Layout, block: Block): number[] =>
   Array.from({ length: block.seats }, (_, index) => layout.rows[block.row]!.firstSeatNo + block.first - 1 + index)
 
-/** Why a hold of seats together got none: the free seats and the longest block then. */
-export interface NoBlock { available: number, largestBlock: number }
-
 /**
  * Blocks for holds of seats together, in the order they were asked: each takes the block closest
- * to the focal point among the seats the holds before it left, or learns that none fits. A hold
+ * to the focal point among the seats the holds before it left, or learns that none fits and what
+ * was free then. A hold
  * that does not fit does not stop a later, smaller one. Takes the granted blocks out of `free`.
  */
-export function assignBlocks (layout: Layout, free: FreeSeats, quantities: number[]): Array<{ block: Block } | { noBlock: NoBlock }> {
+export function assignBlocks (layout: Layout, free: FreeSeats, quantities: number[]): Array<{ block: Block } | { noBlock: FreeSummary }> {
   return quantities.map((seats) => {
     const block = chooseBlock(layout, free, seats)
     if (block === undefined) return { noBlock: freeSummary(free) }

@@ -6,11 +6,11 @@ import { EngineError } from './errors.ts'
 import { findFreeRuns, lockFreeSeats, showLayout } from './hold-statements.ts'
 import { writeHolds } from './hold-writes.ts'
 import type { Seat } from './seat-assignment.ts'
-import { assignBlocks, freeSeatsOf, layoutOf, seatNosOf, type NoBlock } from './seat-blocks.ts'
+import { assignBlocks, freeSeatsOf, layoutOf, seatNosOf, type FreeSummary } from './seat-blocks.ts'
 import { showNotFound, whyShowClosed } from './shows.ts'
 
 /** What a transaction did with one hold of seats together: granted it, or found no block for it. */
-export type TogetherOutcome = { booking: Booking } | { noBlock: NoBlock }
+export type TogetherOutcome = { booking: Booking } | { noBlock: FreeSummary }
 
 /**
  * Holds of seats together on one show, in one transaction (the caller's, or one of its own), in
@@ -65,7 +65,7 @@ async function lockAll (trx: Database, showId: string, seatNos: number[]): Promi
 }
 
 /** The refusal of a hold of `quantity` seats together that got no block. */
-export function noAdjacentSeats (quantity: number, { available, largestBlock }: NoBlock): EngineError {
+export function noAdjacentSeats (quantity: number, { available, largestBlock }: FreeSummary): EngineError {
   return new EngineError('no_adjacent_seats', `No row has ${quantity} adjacent free seats; ${available} are free, at most ${largestBlock} together`,
     { available, largest_block: largestBlock })
 }
