@@ -1,7 +1,8 @@
+import { sql } from 'kysely'
 import t from 'tap'
 import type { Booking } from '../api/index.ts'
 import type { App } from '../src/app.ts'
-import { admin, createShow, hold, holdOk, inAnHour, testApp } from './helpers/app.ts'
+import { admin, createShow, hold, holdOk, inAnHour, sleep, testApp } from './helpers/app.ts'
 import { invariantViolations } from './helpers/invariants.ts'
 
 const together = (showId: string, quantity: number) => ({ show_id: showId, quantity, together: true })
@@ -86,6 +87,23 @@ t.test('no block of the size asked: 409 no_adjacent_seats with the free seats an
   const none = await hold(app, together(show.id, 5))
   t.match(none.json(), { code: 'no_adjacent_seats', available: 3, largest_block: 2 }, 'a block longer than any row')
   t.same(await invariantViolations(db, show.id), [])
+})
+
+t.test('a block that another transaction has locked for a moment is waited for, not refused', async (t) => {
+  const { app, db } = await testApp(t)
+  const show = await createShow(app, { rows: [{ label: 'A', seats: 4 }] })
+  for (const key of [undefined, 'keyed']) {
+    const answer = await db.connection().execute(async (connection) => {
+      await sql`BEGIN`.execute(connection)
+      await sql`SELECT seat_no FROM seats WHERE show_id = ${show.id} ORDER BY seat_no FOR UPDATE`.execute(connection)
+      const holding = hold(app, together(show.id, 4), key === undefined ? {} : { 'idempotency-key': key })
+      await sleep(300)
+      await sql`ROLLBACK`.execute(connection)
+      return await holding
+    })
+    t.equal(answer.statusCode, 201, `the only block, locked by a transaction that gives it up${key === undefined ? '' : ', with a key'}`)
+    await app.inject({ method: 'POST', url: `/bookings/${answer.json().id}/cancel` })
+  }
 })
 
 t.test('seats of a lapsed hold are free for seats together', async (t) => {
