@@ -40,12 +40,15 @@ const ShowId = Type.String({ format: 'uuid', description: 'The show to hold seat
 
 export const HoldByQuantityRequest = Type.Object({
   show_id: ShowId,
-  quantity: Type.Integer({ minimum: 1, maximum: maxSeatsPerBooking, description: 'Any free seats, the lowest in seat order; at most MAX_SEATS_PER_BOOKING (10 by default, 1000 at most)', examples: [2] })
+  quantity: Type.Integer({ minimum: 1, maximum: maxSeatsPerBooking, description: 'Any free seats, the lowest in seat order; at most MAX_SEATS_PER_BOOKING (10 by default, 1000 at most)', examples: [2] }),
+  together: Type.Optional(Type.Boolean({
+    description: "`true`: `quantity` adjacent seats in one row (consecutive numbers on a numbered show), the block closest to the show's focal point that leaves no single free seat alone in its row when another block of that row would not; else 409 `no_adjacent_seats`. `false` or absent: any free seats"
+  }))
 }, {
   $id: 'HoldByQuantityRequest',
   title: 'HoldByQuantityRequest',
   additionalProperties: false,
-  examples: [{ show_id: '0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10', quantity: 2 }]
+  examples: [{ show_id: '0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10', quantity: 2 }, { show_id: '0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10', quantity: 4, together: true }]
 })
 
 export const HoldBySeatsRequest = Type.Object({

@@ -16,6 +16,7 @@ export const problemCatalogue = {
   method_not_allowed: { status: 405, title: 'Method not allowed', description: 'The path exists, but not with this method. The `Allow` header lists the methods it takes.' },
   request_timeout: { status: 408, title: 'The request took too long to arrive', description: 'The whole request was not received within 30 seconds. The connection is closed.' },
   insufficient_seats: { status: 409, title: 'Not enough free seats', description: 'Fewer seats are free than `quantity` asks for. `available` is the number that was free when it was decided.' },
+  no_adjacent_seats: { status: 409, title: 'No block of that many adjacent free seats', description: 'No row has `quantity` adjacent free seats (consecutive numbers on a numbered show). `available` is the number of free seats and `largest_block` the longest run of adjacent free seats when it was decided; ask for fewer seats together, or for seats anywhere.' },
   seats_unavailable: { status: 409, title: 'Some of those seats are not free', description: 'A hold of named seats is all or none; `unavailable` lists the labels that are held, booked or unknown to the show.' },
   sales_closed: { status: 409, title: 'Sales for this show are closed', description: 'The show has started.' },
   hold_expired: { status: 409, title: 'The hold has expired', description: 'The hold reached `hold_expires_at` before this confirm or cancel; its seats are free again.' },
@@ -47,6 +48,10 @@ const problemMembers = {
   insufficient_seats: {
     available: Type.Integer({ minimum: 0, maximum: maxSeatsPerShow, description: 'The free seats when it was decided' })
   },
+  no_adjacent_seats: {
+    available: Type.Integer({ minimum: 0, maximum: maxSeatsPerShow, description: 'The free seats when it was decided' }),
+    largest_block: Type.Integer({ minimum: 0, maximum: maxSeatsPerShow, description: 'The longest run of adjacent free seats in one row when it was decided' })
+  },
   seats_unavailable: {
     unavailable: Type.Array(Type.String(), { maxItems: maxSeatsPerBooking, description: 'The asked-for labels that are not free' })
   }
@@ -61,6 +66,7 @@ export type ProblemMembers<C extends ProblemCode> = Static<TObject<MembersOf<C>>
 const exampleMembers: { [C in keyof typeof problemMembers]: ProblemMembers<C> } = {
   validation_failed: { errors: [{ path: '/body/quantity', message: 'must be >= 1' }] },
   insufficient_seats: { available: 2 },
+  no_adjacent_seats: { available: 7, largest_block: 3 },
   seats_unavailable: { unavailable: ['A2'] }
 }
 

@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { maxSeatsPerShow, Page, Timestamp, Uuid } from './common.ts'
 
 const ShowName = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: '1..200 characters, no control characters', examples: ['Coldplay — Mumbai, night 1'] })
+const RowLabel = Type.String({ pattern: '^[A-Z0-9]{1,4}$', description: '1..4 of A-Z and 0-9', examples: ['A'] })
 const StartTime = Type.String({ format: 'date-time', description: 'When the show starts; must be in the future, before the year 10000, and not a leap second (:60). Sales close then.', examples: ['2035-12-31T20:00:00Z'] })
 
 export const Show = Type.Object({
@@ -12,6 +13,8 @@ export const Show = Type.Object({
   layout: Type.Union([Type.Literal('numbered'), Type.Literal('rows')], {
     description: '`numbered`: seats 1..N. `rows`: seats labelled row then number, A1..A20'
   }),
+  focal_row: Type.Union([RowLabel, Type.Null()], { description: 'The row of the focal point, where holds of seats together are drawn to; null for the front row (always null on a numbered show)' }),
+  focal_seat: Type.Union([Type.Integer({ minimum: 1, maximum: maxSeatsPerShow, examples: [10] }), Type.Null()], { description: "The seat number of the focal point in its row; null for the row's middle" }),
   created_at: Timestamp
 }, {
   $id: 'Show',
@@ -23,6 +26,8 @@ export const Show = Type.Object({
     start_time: '2035-12-31T20:00:00.000Z',
     total_seats: 500,
     layout: 'rows',
+    focal_row: null,
+    focal_seat: null,
     created_at: '2026-11-25T09:30:00.000Z'
   }]
 })
@@ -67,14 +72,15 @@ export const SeatMap = Type.Object({
 }, { $id: 'SeatMap', title: 'SeatMap', additionalProperties: false })
 
 export const SeatRow = Type.Object({
-  label: Type.String({ pattern: '^[A-Z0-9]{1,4}$', description: '1..4 of A-Z and 0-9, unique within the show', examples: ['A'] }),
+  label: Type.String({ ...RowLabel, description: '1..4 of A-Z and 0-9, unique within the show' }),
   seats: Type.Integer({ minimum: 1, maximum: 500, examples: [20] })
 }, { $id: 'SeatRow', title: 'SeatRow', additionalProperties: false })
 
 export const CreateNumberedShowRequest = Type.Object({
   name: ShowName,
   start_time: StartTime,
-  total_seats: Type.Integer({ minimum: 1, maximum: maxSeatsPerShow, description: 'Seats labelled 1..N; at most MAX_SEATS_PER_SHOW (100000 by default, 1000000 at most)', examples: [500] })
+  total_seats: Type.Integer({ minimum: 1, maximum: maxSeatsPerShow, description: 'Seats labelled 1..N; at most MAX_SEATS_PER_SHOW (100000 by default, 1000000 at most)', examples: [500] }),
+  focal_seat: Type.Optional(Type.Integer({ minimum: 1, maximum: maxSeatsPerShow, description: 'The seat that holds of seats together are drawn to, 1..total_seats; the middle seat when absent', examples: [20] }))
 }, {
   $id: 'CreateNumberedShowRequest',
   title: 'CreateNumberedShowRequest',
@@ -89,7 +95,9 @@ export const CreateRowsShowRequest = Type.Object({
     minItems: 1,
     maxItems: 200,
     description: 'Seats labelled row then number (A1..A20); the total is the sum and obeys MAX_SEATS_PER_SHOW'
-  })
+  }),
+  focal_row: Type.Optional(Type.String({ ...RowLabel, description: 'The row of the focal point, the place holds of seats together are drawn to: one of `rows`; the first row when absent' })),
+  focal_seat: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, description: "The seat number of the focal point in its row, 1..that row's seats; the row's middle when absent", examples: [10] }))
 }, {
   $id: 'CreateRowsShowRequest',
   title: 'CreateRowsShowRequest',

@@ -188,8 +188,15 @@ CREATE TABLE public.shows (
     layout text NOT NULL,
     total_seats integer NOT NULL,
     created_at timestamp(3) with time zone DEFAULT now() NOT NULL,
+    row_labels text[],
+    row_seats integer[],
+    focal_row text,
+    focal_seat integer,
+    CONSTRAINT shows_focal_row_check CHECK (((focal_row IS NULL) OR (focal_row = ANY (row_labels)))),
+    CONSTRAINT shows_focal_seat_check CHECK ((focal_seat > 0)),
     CONSTRAINT shows_layout_check CHECK ((layout = ANY (ARRAY['numbered'::text, 'rows'::text]))),
     CONSTRAINT shows_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200))),
+    CONSTRAINT shows_rows_check CHECK ((((layout = 'rows'::text) = (row_labels IS NOT NULL)) AND ((row_labels IS NULL) = (row_seats IS NULL)) AND (cardinality(row_labels) = cardinality(row_seats)))),
     CONSTRAINT shows_total_seats_check CHECK ((total_seats > 0))
 );
 
@@ -390,4 +397,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261126000000'),
     ('20261201000000'),
     ('20261202000000'),
-    ('20261202100000');
+    ('20261202100000'),
+    ('20261203020000');

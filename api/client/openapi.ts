@@ -156,7 +156,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Hold seats: any `quantity` of free seats, or exactly the labelled `seats`
+         * Hold seats: any `quantity` of free seats, `quantity` seats together, or exactly the labelled `seats`
          * @description The hold lasts HOLD_WINDOW_SECONDS (120 by default): confirm it before `hold_expires_at`, or it lapses and its seats are free again.
          */
         post: operations["createBooking"];
@@ -636,6 +636,48 @@ export interface components {
             available: number;
         };
         /**
+         * NoAdjacentSeatsProblem
+         * @description no_adjacent_seats: No row has `quantity` adjacent free seats (consecutive numbers on a numbered show). `available` is the number of free seats and `largest_block` the longest run of adjacent free seats when it was decided; ask for fewer seats together, or for seats anywhere.
+         * @example {
+         *       "type": "/problems/no_adjacent_seats",
+         *       "title": "No block of that many adjacent free seats",
+         *       "status": 409,
+         *       "detail": "No row has `quantity` adjacent free seats (consecutive numbers on a numbered show)",
+         *       "code": "no_adjacent_seats",
+         *       "available": 7,
+         *       "largest_block": 3
+         *     }
+         */
+        NoAdjacentSeatsProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/no_adjacent_seats
+             */
+            type: string;
+            /** @example No block of that many adjacent free seats */
+            title: string;
+            /** @example 409 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "no_adjacent_seats";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+            /** @description The free seats when it was decided */
+            available: number;
+            /** @description The longest run of adjacent free seats in one row when it was decided */
+            largest_block: number;
+        };
+        /**
          * SeatsUnavailableProblem
          * @description seats_unavailable: A hold of named seats is all or none; `unavailable` lists the labels that are held, booked or unknown to the show.
          * @example {
@@ -1112,7 +1154,7 @@ export interface components {
          * Problem
          * @description RFC 9457 problem details, served as application/problem+json: one of the *Problem schemas, told apart by `code`. Each response names those it may answer.
          */
-        Problem: components["schemas"]["ValidationFailedProblem"] | components["schemas"]["BadRequestProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ShowNotFoundProblem"] | components["schemas"]["BookingNotFoundProblem"] | components["schemas"]["RouteNotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingCancelledProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["IdempotencyKeyReusedProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["InternalErrorProblem"] | components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
+        Problem: components["schemas"]["ValidationFailedProblem"] | components["schemas"]["BadRequestProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ShowNotFoundProblem"] | components["schemas"]["BookingNotFoundProblem"] | components["schemas"]["RouteNotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["NoAdjacentSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingCancelledProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["IdempotencyKeyReusedProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["InternalErrorProblem"] | components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
         /**
          * Show
          * @example {
@@ -1121,6 +1163,8 @@ export interface components {
          *       "start_time": "2035-12-31T20:00:00.000Z",
          *       "total_seats": 500,
          *       "layout": "rows",
+         *       "focal_row": null,
+         *       "focal_seat": null,
          *       "created_at": "2026-11-25T09:30:00.000Z"
          *     }
          */
@@ -1145,6 +1189,10 @@ export interface components {
             total_seats: number;
             /** @description `numbered`: seats 1..N. `rows`: seats labelled row then number, A1..A20 */
             layout: "numbered" | "rows";
+            /** @description The row of the focal point, where holds of seats together are drawn to; null for the front row (always null on a numbered show) */
+            focal_row: string | null;
+            /** @description The seat number of the focal point in its row; null for the row's middle */
+            focal_seat: number | null;
             /**
              * Format: date-time
              * @description RFC 3339, UTC
@@ -1188,6 +1236,10 @@ export interface components {
             total_seats: number;
             /** @description `numbered`: seats 1..N. `rows`: seats labelled row then number, A1..A20 */
             layout: "numbered" | "rows";
+            /** @description The row of the focal point, where holds of seats together are drawn to; null for the front row (always null on a numbered show) */
+            focal_row: string | null;
+            /** @description The seat number of the focal point in its row; null for the row's middle */
+            focal_seat: number | null;
             /**
              * Format: date-time
              * @description RFC 3339, UTC
@@ -1271,7 +1323,13 @@ export interface components {
              * @example 500
              */
             total_seats: number;
+            /**
+             * @description The seat that holds of seats together are drawn to, 1..total_seats; the middle seat when absent
+             * @example 20
+             */
+            focal_seat?: number;
             rows?: never;
+            focal_row?: never;
         };
         /**
          * CreateRowsShowRequest
@@ -1304,6 +1362,16 @@ export interface components {
             start_time: string;
             /** @description Seats labelled row then number (A1..A20); the total is the sum and obeys MAX_SEATS_PER_SHOW */
             rows: components["schemas"]["SeatRow"][];
+            /**
+             * @description The row of the focal point, the place holds of seats together are drawn to: one of `rows`; the first row when absent
+             * @example A
+             */
+            focal_row?: string;
+            /**
+             * @description The seat number of the focal point in its row, 1..that row's seats; the row's middle when absent
+             * @example 10
+             */
+            focal_seat?: number;
             total_seats?: never;
         };
         /**
@@ -1391,6 +1459,11 @@ export interface components {
          *       "show_id": "0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10",
          *       "quantity": 2
          *     }
+         * @example {
+         *       "show_id": "0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10",
+         *       "quantity": 4,
+         *       "together": true
+         *     }
          */
         HoldByQuantityRequest: {
             /**
@@ -1404,6 +1477,8 @@ export interface components {
              * @example 2
              */
             quantity: number;
+            /** @description `true`: `quantity` adjacent seats in one row (consecutive numbers on a numbered show), the block closest to the show's focal point that leaves no single free seat alone in its row when another block of that row would not; else 409 `no_adjacent_seats`. `false` or absent: any free seats */
+            together?: boolean;
             seats?: never;
         };
         /**
@@ -1432,6 +1507,7 @@ export interface components {
              */
             seats: string[];
             quantity?: never;
+            together?: never;
         };
         /**
          * CreateBookingRequest
@@ -1937,13 +2013,13 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ShowNotFoundProblem"];
                 };
             };
-            /** @description insufficient_seats: fewer seats are free than `quantity` (`available` says how many are); seats_unavailable: some of `seats` are not free (`unavailable` names them); sales_closed: the show has started; idempotency_key_in_use: a request with this Idempotency-Key is still running */
+            /** @description insufficient_seats: fewer seats are free than `quantity` (`available` says how many are); no_adjacent_seats: no row has `quantity` adjacent free seats, with `together` (`available` and `largest_block` say what is free); seats_unavailable: some of `seats` are not free (`unavailable` names them); sales_closed: the show has started; idempotency_key_in_use: a request with this Idempotency-Key is still running */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"];
+                    "application/problem+json": components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["NoAdjacentSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"];
                 };
             };
             /** @description payload_too_large: the body is larger than 64 KiB */

@@ -7,6 +7,8 @@ export interface Outgoing { method: 'GET' | 'POST', path: string, body?: unknown
 
 export const holdOf = (showId: string, quantity: number): Outgoing => ({ method: 'POST', path: '/bookings', body: { show_id: showId, quantity } })
 
+export const togetherOf = (showId: string, quantity: number): Outgoing => ({ method: 'POST', path: '/bookings', body: { show_id: showId, quantity, together: true } })
+
 interface Answered<T> { status: number, json: T, retryAfterSeconds: number }
 
 async function once<T> (base: string, method: string, urlPath: string, body?: unknown): Promise<Answered<T>> {
@@ -31,17 +33,23 @@ async function call<T> (base: string, method: string, urlPath: string, body?: un
   }
 }
 
-const showOf = (name: string, totalSeats: number): { name: string, start_time: string, total_seats: number } =>
-  ({ name, start_time: new Date(Date.now() + 86_400_000).toISOString(), total_seats: totalSeats })
+/** A row of a show: its label and its number of seats. */
+export interface SeatRow { label: string, seats: number }
+
+const showOf = (name: string, seats: number | SeatRow[]) =>
+  ({ name, start_time: new Date(Date.now() + 86_400_000).toISOString(), ...(typeof seats === 'number' ? { total_seats: seats } : { rows: seats }) })
 
 /** Asks once for a show that starts tomorrow; the caller decides what an answer other than 201 means. */
 export async function postShow (base: string, name: string, totalSeats: number): Promise<{ status: number, json: { id?: string } }> {
   return await once<{ id?: string }>(base, 'POST', '/admin/shows', showOf(name, totalSeats))
 }
 
-/** A show that starts tomorrow, created however many 503s it takes within the retry limit. */
-export async function createShow (base: string, name: string, totalSeats: number): Promise<string> {
-  const { status, json } = await call<{ id?: string }>(base, 'POST', '/admin/shows', showOf(name, totalSeats))
+/**
+ * A show that starts tomorrow, of `seats` numbered seats or of these rows, created however many
+ * 503s it takes within the retry limit.
+ */
+export async function createShow (base: string, name: string, seats: number | SeatRow[]): Promise<string> {
+  const { status, json } = await call<{ id?: string }>(base, 'POST', '/admin/shows', showOf(name, seats))
   if (status !== 201 || json.id === undefined) throw new Error(`creating show "${name}" answered ${status}: ${JSON.stringify(json)}`)
   return json.id
 }

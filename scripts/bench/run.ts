@@ -28,6 +28,7 @@ import { keyedFlashSale, plainFlashSale } from './phases/flash-sale.ts'
 import { lapsedSeatsPhase } from './phases/lapsed-seats.ts'
 import { sellOutPhase } from './phases/sell-out.ts'
 import { stampedePhase } from './phases/stampede.ts'
+import { togetherPhase } from './phases/together.ts'
 import { warmUp } from './phases/warm-up.ts'
 import { rssMeter } from './process-stats.ts'
 import { startApi } from './server.ts'
@@ -37,7 +38,7 @@ import { printTable, type Row } from './table.ts'
 const resultsDir = path.join(root, 'bench', 'results')
 
 /** Every phase, in the order they run. */
-const phases: Array<Phase<any>> = [plainFlashSale, keyedFlashSale, fillCurvePhase, sellOutPhase, confirmPhase, ceiling, creationUnderLoadPhase, lapsedSeatsPhase, stampedePhase]
+const phases: Array<Phase<any>> = [plainFlashSale, keyedFlashSale, fillCurvePhase, sellOutPhase, togetherPhase, confirmPhase, ceiling, creationUnderLoadPhase, lapsedSeatsPhase, stampedePhase]
 
 function selectedPhases (): Array<Phase<any>> {
   const raw = process.env.BENCH_PHASES ?? ''

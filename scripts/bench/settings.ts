@@ -42,6 +42,8 @@ export const targets = {
   createMs: 1000,
   // Holds on a show half of whose seats lapsed unswept, against the plain flash sale.
   lapsedShare: 0.8,
+  // Holds of seats together, against the plain flash sale.
+  togetherShare: 0.5,
   // A stampede with load shedding at its defaults, against the same with shedding off.
   stampedeShare: 0.7,
   probeMaxMs: 100

@@ -62,9 +62,13 @@ export interface Seats {
 
 export interface Shows {
   created_at: Generated<Timestamp>;
+  focal_row: string | null;
+  focal_seat: number | null;
   id: Generated<string>;
   layout: "numbered" | "rows";
   name: string;
+  row_labels: string[] | null;
+  row_seats: number[] | null;
   start_time: Timestamp;
   total_seats: number;
 }

@@ -1,3 +1,5 @@
+import type { Database } from '../db/database.ts'
+
 const deadlockDetected = '40P01'
 
 /**
@@ -13,4 +15,10 @@ export async function retryOnDeadlock<T> (run: () => Promise<T>, tries = 3): Pro
       if ((error as { code?: string }).code !== deadlockDetected || attempt >= tries) throw error
     }
   }
+}
+
+/** Runs `run` in the caller's transaction, or in one of its own retried as a deadlock's victim. */
+export async function inTransaction<T> (db: Database, run: (trx: Database) => Promise<T>): Promise<T> {
+  if (db.isTransaction) return await run(db)
+  return await retryOnDeadlock(async () => await db.transaction().execute(run))
 }

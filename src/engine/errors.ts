@@ -9,6 +9,7 @@ export type EngineErrorCode = 'invalid_input' | Extract<ProblemCode,
   | 'show_not_found'
   | 'booking_not_found'
   | 'insufficient_seats'
+  | 'no_adjacent_seats'
   | 'seats_unavailable'
   | 'sales_closed'
   | 'hold_expired'
@@ -20,8 +21,10 @@ export type EngineErrorCode = 'invalid_input' | Extract<ProblemCode,
 export interface EngineErrorDetails {
   /** invalid_input: the offending input fields, e.g. `start_time`. */
   errors?: Array<{ field: string, message: string }>
-  /** insufficient_seats: the free seats when it was decided. */
+  /** insufficient_seats, no_adjacent_seats: the free seats when it was decided. */
   available?: number
+  /** no_adjacent_seats: the longest run of adjacent free seats in one row when it was decided. */
+  largest_block?: number
   /** seats_unavailable: the asked-for labels that were not free. */
   unavailable?: string[]
 }

@@ -1,4 +1,4 @@
-import { expressionBuilder, sql } from 'kysely'
+import { expressionBuilder, sql, type ExpressionBuilder } from 'kysely'
 import type { Database } from '../db/database.ts'
 import type { DB } from '../db/types.ts'
 import { jsonRows } from '../db/json-rows.ts'
@@ -22,6 +22,10 @@ const statementTime = eb.fn<Date>('statement_timestamp', [])
 /** The show, when it exists and has not started: the seat searches find nothing otherwise. */
 const showIsOpen = (showId: string) =>
   eb.exists(eb.selectFrom('shows').select('shows.id').where('shows.id', '=', showId).where('shows.start_time', '>', statementTime))
+
+/** The seat may be held now: it has no holder, or its holder's hold has ended. */
+const seatIsFree = (eb: ExpressionBuilder<DB, 'seats'>) =>
+  eb.or([eb('seats.booking_id', 'is', null), eb('seats.hold_expires_at', '<=', statementTime)])
 
 /**
  * A seat count for LIMIT as a subquery, not a parameter: with a parameter in its LIMIT the
@@ -102,13 +106,60 @@ export function pickLabelledSeats (db: Database, showId: string, labels: string[
   return db.selectFrom('seats')
     .select((eb) => [
       'seats.seat_no', 'seats.label',
-      eb.or([eb('seats.booking_id', 'is', null), eb('seats.hold_expires_at', '<=', statementTime)]).$castTo<boolean>().as('free')
+      seatIsFree(eb).$castTo<boolean>().as('free')
     ])
     .where('seats.show_id', '=', showId)
     .where('seats.label', '=', (eb) => eb.fn.any(eb.val(labels)))
     .where(showIsOpen(showId))
     .orderBy('seats.seat_no')
     .forUpdate()
+}
+
+/** What holds of seats together need to know of the show: its rows and its focal point. */
+export function showLayout (db: Database, showId: string) {
+  return db.selectFrom('shows')
+    .select(['shows.total_seats', 'shows.row_labels', 'shows.row_seats', 'shows.focal_row', 'shows.focal_seat'])
+    .where('shows.id', '=', showId)
+}
+
+/**
+ * The show's free seats (never held, released, or of a lapsed hold) as runs of consecutive
+ * seat_nos, while it is open; no locks, so seats that other transactions have locked count as
+ * free, as last committed. Free seats come from seats_free_idx and lapsed ones from
+ * seats_held_idx, so the read costs the seats that are free, not the show's size. A run's
+ * seat_nos less their rank in seat order are all the same.
+ */
+export function findFreeRuns (db: Database, showId: string) {
+  return db
+    .selectFrom((qb) => qb
+      .selectFrom((seats) => seats.selectFrom('seats').select('seats.seat_no')
+        .where('seats.show_id', '=', showId)
+        .where('seats.booking_id', 'is', null)
+        .where(showIsOpen(showId))
+        .unionAll((lapsed) => lapsed.selectFrom('seats').select('seats.seat_no')
+          .where('seats.show_id', '=', showId)
+          .where('seats.hold_expires_at', '<=', statementTime)
+          .where(showIsOpen(showId)))
+        .as('f'))
+      .select((eb) => ['f.seat_no', eb('f.seat_no', '-', eb.fn.agg<number>('row_number').over((ob) => ob.orderBy('f.seat_no'))).as('run')])
+      .as('free'))
+    .select((eb) => [eb.fn.min('free.seat_no').as('first'), eb.fn.max('free.seat_no').as('last')])
+    .groupBy('free.run')
+}
+
+/**
+ * Locks the seats `seatNos` in seat order, waiting for those that other transactions have locked,
+ * and answers those that are free once locked (each re-checked under its lock).
+ */
+export function lockFreeSeats (db: Database, showId: string, seatNos: number[]) {
+  return db.selectFrom('seats')
+    .select(['seats.seat_no', 'seats.label'])
+    .where('seats.show_id', '=', showId)
+    .where('seats.seat_no', '=', (eb) => eb.fn.any(eb.val(seatNos)))
+    .where(seatIsFree)
+    .where(showIsOpen(showId))
+    .orderBy('seats.seat_no')
+    .forUpdate('seats')
 }
 
 /**

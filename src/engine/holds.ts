@@ -1,19 +1,26 @@
-import { randomUUID } from 'node:crypto'
 import type { Booking } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import type { BatchQueue } from './batch-queue.ts'
-import { toBooking } from './bookings.ts'
-import { retryOnDeadlock } from './deadlocks.ts'
+import { inTransaction } from './deadlocks.ts'
 import { EngineError, invalidInput } from './errors.ts'
-import { insertBookings, listBookingSeats, markSeats, pickLabelledSeats, pickSeats, showStart } from './hold-statements.ts'
-import { claimKeys, decideOnce, requestHash, runOnce, type DecidedKey, type KeyedRequest } from './idempotency.ts'
-import { assignLabels, assignSeats, type Seat } from './seat-assignment.ts'
-import { showNotFound } from './shows.ts'
+import { pickLabelledSeats, pickSeats } from './hold-statements.ts'
+import { writeHolds } from './hold-writes.ts'
+import { claimKeys, decideOnce, requestHash, runOnce, type KeyedRequest } from './idempotency.ts'
+import { assignLabels, assignSeats } from './seat-assignment.ts'
+import { showNotFound, whyShowClosed } from './shows.ts'
+import { holdTogether, noAdjacentSeats, type TogetherOutcome } from './together-holds.ts'
 import { isUuid } from './uuid.ts'
 
 export type HoldRequest =
   | { showId: string, quantity: number }
+  | { showId: string, quantity: number, together: true }
   | { showId: string, labels: string[] }
+
+/** The per-show queues of holds: holds by quantity, and holds of seats together (by their quantity). */
+export interface HoldBatches {
+  quantity: BatchQueue<BatchedHold, BatchedOutcome>
+  together: BatchQueue<number, TogetherOutcome>
+}
 
 /** A quantity hold waiting for its show's next batch, with its Idempotency-Key when it has one. */
 export interface BatchedHold {
@@ -40,15 +47,17 @@ export interface HoldSettings {
  * Idempotency-Key, at most once per key and body. In order:
  *
  * 1. limits: the seat count and the show id;
- * 2. the batched pass: a quantity hold goes with the other holds of its show in one transaction
+ * 2. a hold of seats together (holdTogether) goes with the other such holds of its show in one
+ *    transaction, or, with a key, runs alone in the key's own transaction, as a hold by labels does;
+ * 3. the batched pass: a quantity hold goes with the other holds of its show in one transaction
  *    (holdBatch) that claims their keys and skips seats other transactions have locked;
- * 3. the passes that wait for locked seats (holdWaitingForLocks), when the batch did not grant it
+ * 4. the passes that wait for locked seats (holdWaitingForLocks), when the batch did not grant it
  *    or it asks for labelled seats: with a key, in the key's own transaction;
- * 4. the outcome: the booking, or the refusal, which a key records for its retries.
+ * 5. the outcome: the booking, or the refusal, which a key records for its retries.
  */
 export async function placeHold (
   db: Database,
-  batches: BatchQueue<BatchedHold, BatchedOutcome>,
+  batches: HoldBatches,
   settings: HoldSettings,
   request: HoldRequest,
   idempotencyKey?: string
@@ -58,7 +67,13 @@ export async function placeHold (
   if (!isUuid(request.showId)) throw showNotFound(request.showId)
   const keyed = idempotencyKey === undefined ? undefined : { showId: request.showId, key: idempotencyKey, hash: requestHash(request) }
 
-  const batched = 'quantity' in request ? await batches.submit(request.showId, { quantity: request.quantity, keyed }) : undefined
+  if ('together' in request) {
+    const { showId, quantity } = request
+    if (keyed === undefined) return togetherAnswer(quantity, await batches.together.submit(showId, quantity))
+    return await runOnce(db, keyed, async (trx) => togetherAnswer(quantity, (await holdTogether(trx, showId, [quantity], settings.holdSeconds))[0]!))
+  }
+
+  const batched = 'quantity' in request ? await batches.quantity.submit(request.showId, { quantity: request.quantity, keyed }) : undefined
   if (batched?.kind === 'granted') return batched.booking
 
   const holdWaiting = async (trx: Database) => await holdWaitingForLocks(trx, request, settings.holdSeconds)
@@ -66,6 +81,12 @@ export async function placeHold (
   // The batch claimed the key: it is this request's to decide.
   if (batched?.kind === 'not granted') return await decideOnce(db, keyed, holdWaiting)
   return await runOnce(db, keyed, holdWaiting)
+}
+
+/** The booking of a hold of seats together, or its refusal. */
+function togetherAnswer (quantity: number, outcome: TogetherOutcome): Booking {
+  if ('booking' in outcome) return outcome.booking
+  throw noAdjacentSeats(quantity, outcome.noBlock)
 }
 
 /**
@@ -119,34 +140,6 @@ async function holdFound (
   return { bookings: holds.map((_, index) => byHold.get(index)), found: assignment.picked }
 }
 
-interface Grant {
-  seats: Seat[]
-  keyed?: KeyedRequest
-}
-
-/**
- * Writes the granted holds: their bookings, their seat lists, and the seats' new holders (with the
- * lapsed seats to release), in the order the foreign keys need; records the outcomes of the keyed
- * ones in the same transaction. Returns the bookings in the grants' order.
- */
-async function writeHolds (trx: Database, showId: string, grants: Grant[], released: number[], holdSeconds: number): Promise<Booking[]> {
-  const holds = grants.map((grant) => ({ id: randomUUID(), quantity: grant.seats.length, seats: grant.seats, keyed: grant.keyed }))
-  let bookings: Booking[] = []
-  if (holds.length > 0) {
-    const rows = await insertBookings(trx, showId, holds, holdSeconds).execute()
-    const byId = new Map(rows.map((row) => [row.id, row]))
-    bookings = holds.map((hold) => toBooking({ ...byId.get(hold.id)!, seats: hold.seats.map((seat) => seat.label) }))
-    await listBookingSeats(trx, showId, holds.flatMap((hold) => hold.seats.map((seat) => ({ booking_id: hold.id, seat_no: seat.seat_no })))).execute()
-  }
-  const decided: DecidedKey[] = holds.flatMap((hold, i) => hold.keyed === undefined ? [] : [{ key: hold.keyed.key, outcome: { booking: bookings[i]! } }])
-  const seats: Array<{ seat_no: number, booking_id: string | null }> = [
-    ...holds.flatMap((hold) => hold.seats.map((seat) => ({ seat_no: seat.seat_no, booking_id: hold.id }))),
-    ...released.map((seatNo) => ({ seat_no: seatNo, booking_id: null }))
-  ]
-  if (seats.length > 0) await markSeats(trx, showId, seats, decided).execute()
-  return bookings
-}
-
 /**
  * The hold decided while waiting for seats that other transactions have locked, each re-checked
  * once its lock is granted, so that a refusal is true. Each search and its writes are one
@@ -179,18 +172,4 @@ async function holdWaitingForLocks (db: Database, request: HoldRequest, holdSeco
   }
   throw await whyShowClosed(db, showId) ??
     new EngineError('insufficient_seats', `Asked for ${request.quantity} seats, ${free} are free`, { available: free })
-}
-
-/** Runs `run` in the caller's transaction, or in one of its own retried as a deadlock's victim. */
-async function inTransaction<T> (db: Database, run: (trx: Database) => Promise<T>): Promise<T> {
-  if (db.isTransaction) return await run(db)
-  return await retryOnDeadlock(async () => await db.transaction().execute(run))
-}
-
-/** Why the show takes no holds (it does not exist, or has started), or undefined when it does. */
-async function whyShowClosed (db: Database, showId: string): Promise<EngineError | undefined> {
-  const show = await showStart(db, showId).executeTakeFirst()
-  if (show === undefined) return showNotFound(showId)
-  if (show.open) return undefined
-  return new EngineError('sales_closed', `The show started at ${show.start_time.toISOString()}; sales are closed`)
 }

@@ -1,10 +1,11 @@
 import type { Booking, BookingStatus, CreateShowRequest } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import { cancelBooking, confirmBooking, createConfirmBatches, getBooking, listShowBookings } from './bookings.ts'
-import { createBatchQueue } from './batch-queue.ts'
+import { createBatchQueue, defaultBatchLimits } from './batch-queue.ts'
 import { EngineError } from './errors.ts'
 import { forgetOldIdempotencyKeys, sweepExpiredHolds, type SweepResult } from './expiry.ts'
-import { holdBatch, placeHold, type BatchedHold, type BatchedOutcome, type HoldRequest } from './holds.ts'
+import { holdBatch, placeHold, type BatchedHold, type BatchedOutcome, type HoldBatches, type HoldRequest } from './holds.ts'
+import { holdTogether, type TogetherOutcome } from './together-holds.ts'
 import { createShow, getAvailability, getSeatMap, getShow, listAllShows, listUpcomingShows } from './shows.ts'
 
 export { EngineError, type EngineErrorCode } from './errors.ts'
@@ -37,8 +38,16 @@ export interface EngineObserver {
  * nothing of HTTP; every method either returns its result or throws an EngineError.
  */
 export function createBookingEngine (db: Database, settings: EngineSettings, observer: EngineObserver = {}) {
-  const holdBatches = createBatchQueue<BatchedHold, BatchedOutcome>(async (showId, holds) =>
-    await holdBatch(db, showId, holds, settings.holdSeconds, observer.holdBatchStarted))
+  const holdBatches: HoldBatches = {
+    quantity: createBatchQueue<BatchedHold, BatchedOutcome>(async (showId, holds) =>
+      await holdBatch(db, showId, holds, settings.holdSeconds, observer.holdBatchStarted)),
+    // One batch of a show at a time: two would choose the same blocks from the same free seats.
+    together: createBatchQueue<number, TogetherOutcome>(async (showId, quantities) => {
+      observer.holdBatchStarted?.(quantities.length)
+      return await holdTogether(db, showId, quantities, settings.holdSeconds)
+    }, { ...defaultBatchLimits, batchesPerKey: 1 })
+  }
+  const queues = Object.values(holdBatches)
   const confirmBatches = createConfirmBatches(db)
 
   /** Runs one write, then tells the observer its outcome and, when it changed seats, its show. */
@@ -81,9 +90,9 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
     },
     forgetOldIdempotencyKeys: async () => await forgetOldIdempotencyKeys(db),
     /** Holds waiting for their show's next batch. */
-    holdsWaiting: holdBatches.waiting,
+    holdsWaiting: () => queues.reduce((sum, queue) => sum + queue.waiting(), 0),
     /** How long (ms) the hold that has waited longest for its show's next batch has waited. */
-    longestHoldWaitMs: holdBatches.longestWaitMs
+    longestHoldWaitMs: () => Math.max(...queues.map((queue) => queue.longestWaitMs()))
   }
 }
 

@@ -3,6 +3,7 @@ import type { Availability, CreateShowRequest, Seat, Show, ShowWithStats } from 
 import type { Database } from '../db/database.ts'
 import type { Shows } from '../db/types.ts'
 import { decodeCursor, defaultPageSize, toPage } from './cursor.ts'
+import { showStart } from './hold-statements.ts'
 import { isUuid } from './uuid.ts'
 import { EngineError, invalidInput } from './errors.ts'
 
@@ -15,6 +16,8 @@ export function toShow (row: ShowRow): Show {
     start_time: row.start_time.toISOString(),
     total_seats: row.total_seats,
     layout: row.layout,
+    focal_row: row.focal_row,
+    focal_seat: row.focal_seat,
     created_at: row.created_at.toISOString()
   }
 }
@@ -45,6 +48,7 @@ export async function createShow (db: Database, input: CreateShowRequest, maxSea
   const labels = rows?.map((row) => row.label) ?? []
   const duplicate = labels.find((label, index) => labels.indexOf(label) !== index)
   if (duplicate !== undefined) throw invalidInput('rows', `has row label ${duplicate} more than once`)
+  const focal = focalPoint(input, rows, total)
 
   const seats = rows === undefined
     ? sql`SELECT show.id, n, n::text, NULL, n FROM show, generate_series(1, ${total}::int) AS n`
@@ -60,7 +64,11 @@ export async function createShow (db: Database, input: CreateShowRequest, maxSea
         name: input.name,
         start_time: input.start_time,
         layout: rows === undefined ? 'numbered' : 'rows',
-        total_seats: total
+        total_seats: total,
+        row_labels: rows === undefined ? null : labels,
+        row_seats: rows?.map((row) => row.seats) ?? null,
+        focal_row: focal.row,
+        focal_seat: focal.seat
       }).returningAll())
       .with('seated', (qb) => qb.insertInto('seats')
         .columns(['show_id', 'seat_no', 'label', 'row_label', 'number'])
@@ -75,6 +83,20 @@ export async function createShow (db: Database, input: CreateShowRequest, maxSea
   }
   await refreshSeatStatistics(db)
   return toShow(show)
+}
+
+/** The focal point asked for, checked against the layout: a row of the show, a seat of that row. */
+function focalPoint (input: CreateShowRequest, rows: Array<{ label: string, seats: number }> | undefined, total: number): { row: string | null, seat: number | null } {
+  const row = 'focal_row' in input ? input.focal_row ?? null : null
+  const seat = input.focal_seat ?? null
+  if (rows === undefined) {
+    if (seat !== null && seat > total) throw invalidInput('focal_seat', `must be a seat of the show (1..${total})`)
+    return { row: null, seat }
+  }
+  const focalRow = row === null ? rows[0] : rows.find((candidate) => candidate.label === row)
+  if (focalRow === undefined) throw invalidInput('focal_row', 'must be the label of one of the rows')
+  if (seat !== null && seat > focalRow.seats) throw invalidInput('focal_seat', `must be a seat of row ${focalRow.label} (1..${focalRow.seats})`)
+  return { row, seat }
 }
 
 /**
@@ -169,4 +191,12 @@ export async function getSeatMap (db: Database, id: string): Promise<{ items: Se
     .orderBy('seat_no')
     .execute()
   return { items }
+}
+
+/** Why the show takes no holds (it does not exist, or has started), or undefined when it does. */
+export async function whyShowClosed (db: Database, showId: string): Promise<EngineError | undefined> {
+  const show = await showStart(db, showId).executeTakeFirst()
+  if (show === undefined) return showNotFound(showId)
+  if (show.open) return undefined
+  return new EngineError('sales_closed', `The show started at ${show.start_time.toISOString()}; sales are closed`)
 }

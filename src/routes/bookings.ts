@@ -13,7 +13,7 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
       operationId: 'createBooking',
       tags: ['bookings'],
       security: [],
-      summary: 'Hold seats: any `quantity` of free seats, or exactly the labelled `seats`',
+      summary: 'Hold seats: any `quantity` of free seats, `quantity` seats together, or exactly the labelled `seats`',
       description: `The hold lasts HOLD_WINDOW_SECONDS (${defaultEngineSettings.holdSeconds} by default): confirm it before \`hold_expires_at\`, or it lapses and its seats are free again.`,
       headers: IdempotencyHeaders,
       body: Type.Ref(CreateBookingRequest),
@@ -23,6 +23,7 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
         404: problemResponse({ show_not_found: 'no show with this show_id' }),
         409: problemResponse({
           insufficient_seats: 'fewer seats are free than `quantity` (`available` says how many are)',
+          no_adjacent_seats: 'no row has `quantity` adjacent free seats, with `together` (`available` and `largest_block` say what is free)',
           seats_unavailable: 'some of `seats` are not free (`unavailable` names them)',
           sales_closed: 'the show has started',
           idempotency_key_in_use: 'a request with this Idempotency-Key is still running'
@@ -34,9 +35,11 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
     }
   }, async (request, reply) => {
     const body = request.body as CreateBookingRequest
-    const hold: HoldRequest = 'quantity' in body
-      ? { showId: body.show_id, quantity: body.quantity }
-      : { showId: body.show_id, labels: body.seats }
+    const hold: HoldRequest = !('quantity' in body)
+      ? { showId: body.show_id, labels: body.seats }
+      : body.together === true
+        ? { showId: body.show_id, quantity: body.quantity, together: true }
+        : { showId: body.show_id, quantity: body.quantity }
     const booking = await engine.hold(hold, request.headers['idempotency-key'])
     return await reply.code(201).header('location', `/bookings/${booking.id}`).send(booking)
   })

@@ -1,0 +1,35 @@
+import { randomUUID } from 'node:crypto'
+import type { Booking } from '../../api/index.ts'
+import type { Database } from '../db/database.ts'
+import { toBooking } from './bookings.ts'
+import { insertBookings, listBookingSeats, markSeats } from './hold-statements.ts'
+import type { DecidedKey, KeyedRequest } from './idempotency.ts'
+import type { Seat } from './seat-assignment.ts'
+
+export interface Grant {
+  seats: Seat[]
+  keyed?: KeyedRequest
+}
+
+/**
+ * Writes the granted holds: their bookings, their seat lists, and the seats' new holders (with the
+ * lapsed seats to release), in the order the foreign keys need; records the outcomes of the keyed
+ * ones in the same transaction. Returns the bookings in the grants' order.
+ */
+export async function writeHolds (trx: Database, showId: string, grants: Grant[], released: number[], holdSeconds: number): Promise<Booking[]> {
+  const holds = grants.map((grant) => ({ id: randomUUID(), quantity: grant.seats.length, seats: grant.seats, keyed: grant.keyed }))
+  let bookings: Booking[] = []
+  if (holds.length > 0) {
+    const rows = await insertBookings(trx, showId, holds, holdSeconds).execute()
+    const byId = new Map(rows.map((row) => [row.id, row]))
+    bookings = holds.map((hold) => toBooking({ ...byId.get(hold.id)!, seats: hold.seats.map((seat) => seat.label) }))
+    await listBookingSeats(trx, showId, holds.flatMap((hold) => hold.seats.map((seat) => ({ booking_id: hold.id, seat_no: seat.seat_no })))).execute()
+  }
+  const decided: DecidedKey[] = holds.flatMap((hold, i) => hold.keyed === undefined ? [] : [{ key: hold.keyed.key, outcome: { booking: bookings[i]! } }])
+  const seats: Array<{ seat_no: number, booking_id: string | null }> = [
+    ...holds.flatMap((hold) => hold.seats.map((seat) => ({ seat_no: seat.seat_no, booking_id: hold.id }))),
+    ...released.map((seatNo) => ({ seat_no: seatNo, booking_id: null }))
+  ]
+  if (seats.length > 0) await markSeats(trx, showId, seats, decided).execute()
+  return bookings
+}
