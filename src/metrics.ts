@@ -36,7 +36,7 @@ export function createMetrics (sources: MetricsSources) {
   })
   const operations = new Counter({
     name: 'booking_operations_total',
-    help: 'Holds, confirms and cancels by outcome: ok, or the problem code that refused them (insufficient_seats, hold_expired, ...)',
+    help: 'Holds, confirms, cancels and extensions by outcome: ok, or the problem code that refused them (insufficient_seats, hold_expired, ...)',
     labelNames: ['operation', 'outcome'],
     registers
   })

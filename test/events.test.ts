@@ -147,7 +147,7 @@ t.test('the hub recounts every subscribed show when its LISTEN connection comes 
   while (app.showEvents?.listening() !== true) await sleep(10)
   await sleep(300)
   // A write nobody publishes stands for a notification lost while the connection was down.
-  const unobserved = createBookingEngine(db, { holdSeconds: 120, maxSeatsPerBooking: 10, maxSeatsPerShow: 100 })
+  const unobserved = createBookingEngine(db, { holdSeconds: 120, maxHoldSeconds: 900, maxSeatsPerBooking: 10, maxSeatsPerShow: 100 })
   await unobserved.hold({ showId: show.id, quantity: 5 })
   await sleep(300)
   t.notOk(reader.items.some(isAvailability({ available: 15 })), 'unpublished, it is not seen')

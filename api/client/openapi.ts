@@ -200,6 +200,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/bookings/{id}/extend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * More time to pay: the hold ends HOLD_WINDOW_SECONDS from now, never later than MAX_HOLD_SECONDS after it was placed
+         * @description Moves `hold_expires_at` to HOLD_WINDOW_SECONDS (120 by default) from now, capped at `created_at` + MAX_HOLD_SECONDS (900 by default); the seats stay held until then. Decided like a confirm: with the clock read once the booking and its seats are locked, so an extension and the hold's end never both win. Once the hold ends at the cap, `extension_limit` says so and gives the cap.
+         */
+        post: operations["extendBooking"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/bookings/{id}/cancel": {
         parameters: {
             query?: never;
@@ -714,12 +734,12 @@ export interface components {
         };
         /**
          * HoldExpiredProblem
-         * @description hold_expired: The hold reached `hold_expires_at` before this confirm or cancel; its seats are free again.
+         * @description hold_expired: The hold reached `hold_expires_at` before this confirm, cancel or extension; its seats are free again.
          * @example {
          *       "type": "/problems/hold_expired",
          *       "title": "The hold has expired",
          *       "status": 409,
-         *       "detail": "The hold reached `hold_expires_at` before this confirm or cancel; its seats are free again.",
+         *       "detail": "The hold reached `hold_expires_at` before this confirm, cancel or extension; its seats are free again.",
          *       "code": "hold_expired"
          *     }
          */
@@ -750,12 +770,12 @@ export interface components {
         };
         /**
          * BookingCancelledProblem
-         * @description booking_cancelled: A cancelled booking cannot be confirmed.
+         * @description booking_cancelled: A cancelled booking cannot be confirmed or extended.
          * @example {
          *       "type": "/problems/booking_cancelled",
          *       "title": "The booking was cancelled",
          *       "status": 409,
-         *       "detail": "A cancelled booking cannot be confirmed.",
+         *       "detail": "A cancelled booking cannot be confirmed or extended.",
          *       "code": "booking_cancelled"
          *     }
          */
@@ -783,6 +803,85 @@ export interface components {
              * @example /bookings
              */
             instance?: string;
+        };
+        /**
+         * BookingConfirmedProblem
+         * @description booking_confirmed: A confirmed booking has no hold left to extend: its seats are booked.
+         * @example {
+         *       "type": "/problems/booking_confirmed",
+         *       "title": "The booking is confirmed",
+         *       "status": 409,
+         *       "detail": "A confirmed booking has no hold left to extend: its seats are booked.",
+         *       "code": "booking_confirmed"
+         *     }
+         */
+        BookingConfirmedProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/booking_confirmed
+             */
+            type: string;
+            /** @example The booking is confirmed */
+            title: string;
+            /** @example 409 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "booking_confirmed";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * ExtensionLimitProblem
+         * @description extension_limit: The hold already ends at the latest time a hold may last (MAX_HOLD_SECONDS after it was placed), given in `max_hold_expires_at`. Confirm it before then.
+         * @example {
+         *       "type": "/problems/extension_limit",
+         *       "title": "The hold cannot be extended further",
+         *       "status": 409,
+         *       "detail": "The hold already ends at the latest time a hold may last (MAX_HOLD_SECONDS after it was placed), given in `max_hold_expires_at`",
+         *       "code": "extension_limit",
+         *       "max_hold_expires_at": "2026-11-25T10:15:00.000Z"
+         *     }
+         */
+        ExtensionLimitProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/extension_limit
+             */
+            type: string;
+            /** @example The hold cannot be extended further */
+            title: string;
+            /** @example 409 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "extension_limit";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+            /**
+             * Format: date-time
+             * @description The latest end the hold may have: when it was placed plus MAX_HOLD_SECONDS (RFC 3339, UTC)
+             * @example 2026-11-25T10:15:00.000Z
+             */
+            max_hold_expires_at: string;
         };
         /**
          * IdempotencyKeyInUseProblem
@@ -1112,7 +1211,7 @@ export interface components {
          * Problem
          * @description RFC 9457 problem details, served as application/problem+json: one of the *Problem schemas, told apart by `code`. Each response names those it may answer.
          */
-        Problem: components["schemas"]["ValidationFailedProblem"] | components["schemas"]["BadRequestProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ShowNotFoundProblem"] | components["schemas"]["BookingNotFoundProblem"] | components["schemas"]["RouteNotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingCancelledProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["IdempotencyKeyReusedProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["InternalErrorProblem"] | components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
+        Problem: components["schemas"]["ValidationFailedProblem"] | components["schemas"]["BadRequestProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ShowNotFoundProblem"] | components["schemas"]["BookingNotFoundProblem"] | components["schemas"]["RouteNotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingCancelledProblem"] | components["schemas"]["BookingConfirmedProblem"] | components["schemas"]["ExtensionLimitProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["IdempotencyKeyReusedProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["InternalErrorProblem"] | components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
         /**
          * Show
          * @example {
@@ -2114,6 +2213,98 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingCancelledProblem"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description unsupported_media_type: send the body as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
+                };
+            };
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
+                };
+            };
+        };
+    };
+    extendBooking: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID; anything else is simply not found */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EmptyRequest"];
+            };
+        };
+        responses: {
+            /** @description The PENDING booking with its later `hold_expires_at` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Booking"];
+                };
+            };
+            /** @description validation_failed: the request does not match the schema; `errors` lists each problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationFailedProblem"];
+                };
+            };
+            /** @description booking_not_found: no booking with this id (a malformed id too) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["BookingNotFoundProblem"];
+                };
+            };
+            /** @description hold_expired: the hold ended first; booking_confirmed: it is confirmed: nothing is held any more; booking_cancelled: it was cancelled; extension_limit: the hold already ends at the latest time allowed (`max_hold_expires_at`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingConfirmedProblem"] | components["schemas"]["BookingCancelledProblem"] | components["schemas"]["ExtensionLimitProblem"];
                 };
             };
             /** @description payload_too_large: the body is larger than 64 KiB */
