@@ -135,9 +135,29 @@ export interface paths {
         };
         /**
          * Live availability of a show, as Server-Sent Events
-         * @description Server-Sent Events: an `availability` event (data: the `Availability` object alone) at once, then after every change made through any server process, coalesced to at most 10 a second; a `: keep-alive` comment every 15 s. Unknown and malformed ids answer 404 before the stream starts. Use EventSource.
+         * @description Server-Sent Events: an `availability` event (data: the `Availability` object alone) at once, then after every change made through any server process, coalesced to at most 10 a second; a `: keep-alive` comment every 15 s. Every event has an `id`; a client back with `Last-Event-ID` gets the current counts at once, never older than those it had. Unknown and malformed ids answer 404 before the stream starts. Use EventSource.
          */
         get: operations["getShowEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/bookings/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A booking's status as it changes, as Server-Sent Events, until it is final
+         * @description Server-Sent Events for the holder: a `booking` event (data: the `Booking`, as GET /bookings/{id} answers it) at once, then one for each change made through any server process (confirmed, cancelled, extended) and when the hold lapses (within a second of `hold_expires_at`); a `: keep-alive` comment every 15 s. After a final status (CONFIRMED, CANCELLED or EXPIRED) the stream ends: close the EventSource then, or it reconnects and gets the final booking again. Unknown and malformed ids answer 404 before the stream starts.
+         */
+        get: operations["getBookingEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1307,10 +1327,12 @@ export interface components {
          *     - `availability`: its `data` is one line of JSON, the show's `Availability` object alone (`{ "total", "available", "held", "booked" }`, the same as `availability` in GET /shows/{id}/availability; the show itself is not repeated). The first is sent at once; then one follows each change of the counts made by any server process, at most 10 a second (changes in between are coalesced into the latest counts). An event is only sent when the counts differ from the previous one; a hold that lapses by the clock (no request changed it) shows as soon as it ends: the server counts again at the next hold's end.
          *     - A comment line `: keep-alive` every 15 s, so that proxies keep the connection open; clients ignore it.
          *
-         *     The stream carries no event ids: after a reconnection the first event is the current availability, which is all a client needs. When the server shuts down it ends the stream; EventSource reconnects on its own.
-         * @example event: availability
+         *     Every event has an `id`: the database's clock when the state it carries was read, in microseconds since the epoch, the same clock for every server process, so a later id never carries an older state. After a reconnection (EventSource sends the last id as `Last-Event-ID` on its own) the first event is the current availability, counted no earlier than the event the client last had, which is all a client needs. When the server shuts down it ends the stream; EventSource reconnects on its own.
+         * @example id: 1764669600123456
+         *     event: availability
          *     data: {"total":500,"available":480,"held":12,"booked":8}
          *
+         *     id: 1764669600529871
          *     event: availability
          *     data: {"total":500,"available":476,"held":16,"booked":8}
          *
@@ -1551,6 +1573,23 @@ export interface components {
             /** @description Pass as `cursor` for the next page; null on the last page */
             next_cursor: string | null;
         };
+        /**
+         * BookingEventStream
+         * @description A `text/event-stream` (Server-Sent Events) that ends after the booking's final status. Events:
+         *
+         *     - `booking`: its `data` is one line of JSON, the `Booking` as GET /bookings/{id} answers it. The first is sent at once; then one follows each change made through any server process: confirmed, cancelled, extended (a later `hold_expires_at`), and expired, sent within a second of `hold_expires_at` (the server reads the booking again when its hold ends). After a `booking` event whose status is CONFIRMED, CANCELLED or EXPIRED the server ends the stream: close the EventSource on such an event, or it reconnects and gets that final booking again.
+         *     - A comment line `: keep-alive` every 15 s, so that proxies keep the connection open; clients ignore it.
+         *
+         *     Every event has an `id`: the database's clock when the state it carries was read, in microseconds since the epoch, the same clock for every server process, so a later id never carries an older state. After a reconnection the first event is the booking as it is then, whatever `Last-Event-ID` says.
+         * @example id: 1764669600123456
+         *     event: booking
+         *     data: {"id":"5d0f3c2e-91a7-4f57-8a51-c1f1e5f0b2d4","show_id":"0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10","status":"PENDING","quantity":2,"seats":["A1","A2"],"hold_expires_at":"2026-11-25T10:02:00.000Z","created_at":"2026-11-25T10:00:00.000Z","confirmed_at":null,"cancelled_at":null}
+         *
+         *     id: 1764669645870211
+         *     event: booking
+         *     data: {"id":"5d0f3c2e-91a7-4f57-8a51-c1f1e5f0b2d4","show_id":"0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10","status":"CONFIRMED","quantity":2,"seats":["A1","A2"],"hold_expires_at":"2026-11-25T10:02:00.000Z","created_at":"2026-11-25T10:00:00.000Z","confirmed_at":"2026-11-25T10:00:45.870Z","cancelled_at":null}
+         */
+        BookingEventStream: string;
         /**
          * Health
          * @description The process is up
@@ -1941,7 +1980,13 @@ export interface operations {
     getShowEvents: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Sent by EventSource when it reconnects: the `id` of the last event it had. Anything that is not such an id is ignored.
+                 * @example 1764669600123456
+                 */
+                "last-event-id"?: string;
+            };
             path: {
                 /** @description A UUID; anything else is simply not found */
                 id: string;
@@ -1966,6 +2011,56 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ShowNotFoundProblem"];
+                };
+            };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
+                };
+            };
+            /** @description service_unavailable: the database is not answering, or the server is shutting down; overloaded: the server sheds load. Retry after Retry-After seconds (EventSource retries on its own) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
+                };
+            };
+        };
+    };
+    getBookingEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID; anything else is simply not found */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An event stream that ends after a final status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["BookingEventStream"];
+                };
+            };
+            /** @description booking_not_found: no booking with this id (a malformed id too) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["BookingNotFoundProblem"];
                 };
             };
             /** @description internal_error: something went wrong on the server; it was logged */

@@ -7,6 +7,7 @@ import { createBatchQueue, type BatchQueue } from './batch-queue.ts'
 import { decodeCursor, defaultPageSize, toPage } from './cursor.ts'
 import { retryOnDeadlock } from './deadlocks.ts'
 import { EngineError } from './errors.ts'
+import { readTime } from './read-time.ts'
 import { getShow } from './shows.ts'
 import { isUuid } from './uuid.ts'
 
@@ -65,6 +66,27 @@ export async function getBooking (db: Database, id: string): Promise<Booking> {
   const row = isUuid(id) ? await selectBookings(db).where('b.id', '=', id).executeTakeFirst() : undefined
   if (row === undefined) throw bookingNotFound(id)
   return toBooking(row)
+}
+
+/** A booking as read, and when it was read (see readTime). */
+export interface BookingRead {
+  booking: Booking
+  readAt: string
+}
+
+/**
+ * The bookings among `ids` that exist, as readers see them, with the time of the read; of the show
+ * `showId` only, when it is known.
+ */
+export async function readBookings (db: Database, ids: string[], showId?: string): Promise<BookingRead[]> {
+  const wellFormed = ids.filter(isUuid)
+  if (wellFormed.length === 0) return []
+  let query = selectBookings(db).select(readTime.as('read_at'))
+    // Ids as JSON rows, not an array: see jsonRows.
+    .where('b.id', 'in', (eb) => eb.selectFrom(jsonRows(wellFormed.map((id) => ({ id })), { id: 'uuid' })).select('h.id'))
+  if (showId !== undefined) query = query.where('b.show_id', '=', showId)
+  const rows = await query.execute()
+  return rows.map((row) => ({ booking: toBooking(row), readAt: row.read_at }))
 }
 
 function statusFilter (eb: ExpressionBuilder<DB & { b: DB['bookings'] }, 'b'>, status: BookingStatus): Expression<SqlBool> {
