@@ -43,7 +43,7 @@ export const BookingEventStream = Type.String({
     '- `booking`: its `data` is one line of JSON, the `Booking` as GET /bookings/{id} answers it. The first is sent ' +
     'at once; then one follows each change made through any server process: confirmed, cancelled, extended (a later ' +
     '`hold_expires_at`), and expired, sent within a second of `hold_expires_at` (the server reads the booking again ' +
-    'when its hold ends). After a `booking` event whose status is CONFIRMED, CANCELLED or EXPIRED the server ends ' +
+    'when its hold ends). Changes less than 100 ms apart may come as one event carrying the latest booking. After a `booking` event whose status is CONFIRMED, CANCELLED or EXPIRED the server ends ' +
     'the stream: close the EventSource on such an event, or it reconnects and gets that final booking again.',
     '- A comment line `: keep-alive` every 15 s, so that proxies keep the connection open; clients ignore it.',
     '',

@@ -155,7 +155,7 @@ export interface paths {
         };
         /**
          * A booking's status as it changes, as Server-Sent Events, until it is final
-         * @description Server-Sent Events for the holder: a `booking` event (data: the `Booking`, as GET /bookings/{id} answers it) at once, then one for each change made through any server process (confirmed, cancelled, extended) and when the hold lapses (within a second of `hold_expires_at`); a `: keep-alive` comment every 15 s. After a final status (CONFIRMED, CANCELLED or EXPIRED) the stream ends: close the EventSource then, or it reconnects and gets the final booking again. Unknown and malformed ids answer 404 before the stream starts.
+         * @description Server-Sent Events for the holder: a `booking` event (data: the `Booking`, as GET /bookings/{id} answers it) at once, then one for each change made through any server process (confirmed, cancelled, extended) and when the hold lapses (within a second of `hold_expires_at`); changes less than 100 ms apart may come as one event, the latest; a `: keep-alive` comment every 15 s. After a final status (CONFIRMED, CANCELLED or EXPIRED) the stream ends: close the EventSource then, or it reconnects and gets the final booking again. Unknown and malformed ids answer 404 before the stream starts.
          */
         get: operations["getBookingEvents"];
         put?: never;
@@ -1577,7 +1577,7 @@ export interface components {
          * BookingEventStream
          * @description A `text/event-stream` (Server-Sent Events) that ends after the booking's final status. Events:
          *
-         *     - `booking`: its `data` is one line of JSON, the `Booking` as GET /bookings/{id} answers it. The first is sent at once; then one follows each change made through any server process: confirmed, cancelled, extended (a later `hold_expires_at`), and expired, sent within a second of `hold_expires_at` (the server reads the booking again when its hold ends). After a `booking` event whose status is CONFIRMED, CANCELLED or EXPIRED the server ends the stream: close the EventSource on such an event, or it reconnects and gets that final booking again.
+         *     - `booking`: its `data` is one line of JSON, the `Booking` as GET /bookings/{id} answers it. The first is sent at once; then one follows each change made through any server process: confirmed, cancelled, extended (a later `hold_expires_at`), and expired, sent within a second of `hold_expires_at` (the server reads the booking again when its hold ends). Changes less than 100 ms apart may come as one event carrying the latest booking. After a `booking` event whose status is CONFIRMED, CANCELLED or EXPIRED the server ends the stream: close the EventSource on such an event, or it reconnects and gets that final booking again.
          *     - A comment line `: keep-alive` every 15 s, so that proxies keep the connection open; clients ignore it.
          *
          *     Every event has an `id`: the database's clock when the state it carries was read, in microseconds since the epoch, the same clock for every server process, so a later id never carries an older state. After a reconnection the first event is the booking as it is then, whatever `Last-Event-ID` says.

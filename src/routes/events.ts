@@ -16,7 +16,7 @@ const showDescription = 'Server-Sent Events: an `availability` event (data: the 
 
 const bookingDescription = 'Server-Sent Events for the holder: a `booking` event (data: the `Booking`, as GET /bookings/{id} answers it) ' +
   'at once, then one for each change made through any server process (confirmed, cancelled, extended) and when the hold lapses ' +
-  `(within a second of \`hold_expires_at\`); a \`: keep-alive\` comment every ${defaultHeartbeatMs / 1000} s. After a final status ` +
+  `(within a second of \`hold_expires_at\`); changes less than ${defaultIntervalMs} ms apart may come as one event, the latest; a \`: keep-alive\` comment every ${defaultHeartbeatMs / 1000} s. After a final status ` +
   '(CONFIRMED, CANCELLED or EXPIRED) the stream ends: close the EventSource then, or it reconnects and gets the final booking again. ' +
   'Unknown and malformed ids answer 404 before the stream starts.'
 
