@@ -85,6 +85,7 @@ function createServices (options: AppOptions, log: FastifyBaseLogger, poolStats:
   const metrics = createMetrics({
     pool: poolStats,
     subscribers: () => showEvents?.subscriberCount() ?? 0,
+    bookingSubscribers: () => showEvents?.bookingSubscriberCount() ?? 0,
     holdsWaiting: () => engine.holdsWaiting()
   })
   const engine = createBookingEngine(options.db, options.engine, {
