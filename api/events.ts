@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 
 const eventIds = 'Every event has an `id`: the database\'s clock when the state it carries was read, in microseconds since ' +
-  'the epoch, the same clock for every server process, so a later id never carries an older state.'
+  'the epoch, the same clock for every server process, so ids from different processes compare.'
 
 /**
  * The body of GET /shows/{id}/events. OpenAPI cannot describe the events of a stream one by one,

@@ -125,19 +125,20 @@ t.test('an extension decided before the end wins even when it commits after it: 
 })
 
 t.test('extensions racing the sweep at the hold\'s end: each hold is either extended or expired, never both', async (t) => {
-  const { app, db } = await testApp(t, { holdSeconds: 1 })
+  const { app, db } = await testApp(t, { holdSeconds: 3 })
   const show = await createShow(app, { total_seats: 40 })
   const bookings = await Promise.all(Array.from({ length: 40 }, async (_, i) => await holdOk(app, { show_id: show.id, seats: [String(i + 1)] })))
   const last = bookings.reduce((latest, booking) => booking.hold_expires_at > latest.hold_expires_at ? booking : latest)
-  // Each extension sent from 60 ms before its hold's end to 57 ms after it, while sweeps run.
-  await sleep(untilEnd(bookings[0]!) - 100)
+  const first = bookings.reduce((earliest, booking) => booking.hold_expires_at < earliest.hold_expires_at ? booking : earliest)
+  // Each extension sent from 500 ms before its hold's end to 475 ms after it, while sweeps run.
   const [answers] = await Promise.all([
     Promise.all(bookings.map(async (booking, i) => {
-      await sleep(untilEnd(booking) + (i - 20) * 3)
+      await sleep(untilEnd(booking) + (i - 20) * 25)
       return await extend(app, booking.id)
     })),
     (async () => {
-      for (let i = 0; i < 20; i++) {
+      await sleep(untilEnd(first) - 100)
+      while (untilEnd(last) > -600) {
         await app.engine.sweepExpiredHolds()
         await sleep(10)
       }
