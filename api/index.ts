@@ -4,7 +4,7 @@
  */
 import { Booking, BookingPage, CreateBookingRequest, EmptyRequest, HoldByQuantityRequest, HoldBySeatsRequest } from './bookings.ts'
 import { Problem, ProblemError, problemSchemas } from './problems.ts'
-import { ShowEventStream } from './events.ts'
+import { BookingEventStream, ShowEventStream } from './events.ts'
 import { Health, Ready } from './operations.ts'
 import {
   Availability, CreateNumberedShowRequest, CreateRowsShowRequest, CreateShowRequest, Seat, SeatMap, SeatRow,
@@ -23,7 +23,7 @@ export const components = [
   ProblemError, ...Object.values(problemSchemas), Problem,
   Show, Availability, ShowWithStats, ShowAvailability, ShowEventStream, Seat, SeatMap, SeatRow,
   CreateNumberedShowRequest, CreateRowsShowRequest, CreateShowRequest, ShowPage, ShowWithStatsPage,
-  Booking, HoldByQuantityRequest, HoldBySeatsRequest, CreateBookingRequest, EmptyRequest, BookingPage,
+  Booking, HoldByQuantityRequest, HoldBySeatsRequest, CreateBookingRequest, EmptyRequest, BookingPage, BookingEventStream,
   Health, Ready
 ]
 

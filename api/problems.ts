@@ -19,8 +19,10 @@ export const problemCatalogue = {
   no_adjacent_seats: { status: 409, title: 'No block of that many adjacent free seats', description: 'No row has `quantity` adjacent free seats (consecutive numbers on a numbered show). `available` is the number of free seats and `largest_block` the longest run of adjacent free seats when it was decided; ask for fewer seats together, or for seats anywhere.' },
   seats_unavailable: { status: 409, title: 'Some of those seats are not free', description: 'A hold of named seats is all or none; `unavailable` lists the labels that are held, booked or unknown to the show.' },
   sales_closed: { status: 409, title: 'Sales for this show are closed', description: 'The show has started.' },
-  hold_expired: { status: 409, title: 'The hold has expired', description: 'The hold reached `hold_expires_at` before this confirm or cancel; its seats are free again.' },
-  booking_cancelled: { status: 409, title: 'The booking was cancelled', description: 'A cancelled booking cannot be confirmed.' },
+  hold_expired: { status: 409, title: 'The hold has expired', description: 'The hold reached `hold_expires_at` before this confirm, cancel or extension; its seats are free again.' },
+  booking_cancelled: { status: 409, title: 'The booking was cancelled', description: 'A cancelled booking cannot be confirmed or extended.' },
+  booking_confirmed: { status: 409, title: 'The booking is confirmed', description: 'A confirmed booking has no hold left to extend: its seats are booked.' },
+  extension_limit: { status: 409, title: 'The hold cannot be extended further', description: 'The hold already ends at the latest time a hold may last (MAX_HOLD_SECONDS after it was placed), given in `max_hold_expires_at`. Confirm it before then.' },
   idempotency_key_in_use: { status: 409, title: 'A request with this Idempotency-Key is still running', description: 'Another request with this key has not answered yet. Retry after a moment to get its answer.' },
   payload_too_large: { status: 413, title: 'The request body is too large', description: 'Bodies are at most 64 KiB.' },
   unsupported_media_type: { status: 415, title: 'Unsupported content type', description: 'Bodies are `application/json` only.' },
@@ -54,6 +56,9 @@ const problemMembers = {
   },
   seats_unavailable: {
     unavailable: Type.Array(Type.String(), { maxItems: maxSeatsPerBooking, description: 'The asked-for labels that are not free' })
+  },
+  extension_limit: {
+    max_hold_expires_at: Type.String({ format: 'date-time', description: 'The latest end the hold may have: when it was placed plus MAX_HOLD_SECONDS (RFC 3339, UTC)', examples: ['2026-11-25T10:15:00.000Z'] })
   }
 } satisfies Partial<Record<ProblemCode, TProperties>>
 
@@ -67,7 +72,8 @@ const exampleMembers: { [C in keyof typeof problemMembers]: ProblemMembers<C> } 
   validation_failed: { errors: [{ path: '/body/quantity', message: 'must be >= 1' }] },
   insufficient_seats: { available: 2 },
   no_adjacent_seats: { available: 7, largest_block: 3 },
-  seats_unavailable: { unavailable: ['A2'] }
+  seats_unavailable: { unavailable: ['A2'] },
+  extension_limit: { max_hold_expires_at: '2026-11-25T10:15:00.000Z' }
 }
 
 /** An example answer of a code, for the document. */

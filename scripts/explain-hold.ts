@@ -23,7 +23,7 @@ try {
   await ensureDatabase(server.url, name)
   await dbmate(url, ['up'])
   // Long enough for every hold to be made before the first one ends.
-  const engine = createBookingEngine(db, { holdSeconds: 10, maxSeatsPerBooking: perHold, maxSeatsPerShow: seats })
+  const engine = createBookingEngine(db, { holdSeconds: 10, maxHoldSeconds: 900, maxSeatsPerBooking: perHold, maxSeatsPerShow: seats })
   const show = await engine.createShow({ name: 'Lapsed seats', start_time: new Date(Date.now() + 86_400_000).toISOString(), total_seats: seats })
   let last = await engine.hold({ showId: show.id, quantity: perHold })
   for (let held = perHold; held < seats / 2; held += perHold) last = await engine.hold({ showId: show.id, quantity: perHold })

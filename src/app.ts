@@ -51,7 +51,7 @@ export interface AppOptions {
   poolStats?: () => PoolStats
   http?: Partial<HttpSettings>
   logger?: FastifyServerOptions['logger']
-  /** Live availability (GET /shows/{id}/events); without it that route answers 503. */
+  /** Live events (GET /shows/{id}/events, GET /bookings/{id}/events); without it those routes answer 503. */
   showEvents?: ShowEventsSettings
 }
 
@@ -85,6 +85,7 @@ function createServices (options: AppOptions, log: FastifyBaseLogger, poolStats:
   const metrics = createMetrics({
     pool: poolStats,
     subscribers: () => showEvents?.subscriberCount() ?? 0,
+    bookingSubscribers: () => showEvents?.bookingSubscriberCount() ?? 0,
     holdsWaiting: () => engine.holdsWaiting()
   })
   const engine = createBookingEngine(options.db, options.engine, {

@@ -7,7 +7,7 @@ import { maxSeatsPerBooking, maxSeatsPerShow } from '../api/index.ts'
  * The engine's settings when none are configured: the server's defaults, and what scripts and tests
  * mean by "as the server runs by default".
  */
-export const defaultEngineSettings = { holdSeconds: 120, maxSeatsPerBooking: 10, maxSeatsPerShow: 100_000 } as const
+export const defaultEngineSettings = { holdSeconds: 120, maxHoldSeconds: 900, maxSeatsPerBooking: 10, maxSeatsPerShow: 100_000 } as const
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 type LogLevel = typeof logLevels[number]
@@ -36,6 +36,7 @@ export const ConfigSchema = Type.Object({
       'when unset. Set it to reach the database directly when DATABASE_URL goes through PgBouncer in transaction mode, where LISTEN does not work'
   })),
   HOLD_WINDOW_SECONDS: Type.Integer({ default: defaultEngineSettings.holdSeconds, minimum: 1, maximum: 86400, description: 'hold length' }),
+  MAX_HOLD_SECONDS: Type.Integer({ default: defaultEngineSettings.maxHoldSeconds, minimum: 1, maximum: 86400, description: 'longest a hold may last, extensions included; at least HOLD_WINDOW_SECONDS' }),
   EXPIRY_JOB_INTERVAL_SECONDS: Type.Integer({ default: 15, minimum: 1, maximum: 3600, description: 'sweep period' }),
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'admin bearer token' })),
   MAX_SEATS_PER_BOOKING: Type.Integer({ default: defaultEngineSettings.maxSeatsPerBooking, minimum: 1, maximum: maxSeatsPerBooking, description: 'seats per hold' }),
@@ -89,6 +90,11 @@ function checkManagementPort ({ MANAGEMENT_PORT: port, PORT, WORKERS }: Env): vo
   if (port === PORT) throw new ConfigError('invalid configuration: MANAGEMENT_PORT must differ from PORT')
 }
 
+/** A hold's first window must fit within the longest a hold may last, or no hold could be extended. */
+function checkHoldLimits ({ HOLD_WINDOW_SECONDS: window, MAX_HOLD_SECONDS: max }: Env): void {
+  if (max < window) throw new ConfigError(`invalid configuration: MAX_HOLD_SECONDS (${max}) must be at least HOLD_WINDOW_SECONDS (${window})`)
+}
+
 /**
  * Reads the environment (and `.env` when present). A bad value throws a ConfigError whose message
  * names the variable, e.g. `HOLD_WINDOW_SECONDS must be >= 1`.
@@ -118,6 +124,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenv = true)
   const notOrigin = origins.find((origin) => !/^https?:\/\/[^/\s]+$/.test(origin))
   if (notOrigin !== undefined) throw new ConfigError(`invalid configuration: CORS_ORIGINS must list origins like https://tickets.example.com, not ${notOrigin}`)
   checkManagementPort(parsed)
+  checkHoldLimits(parsed)
   return {
     ...parsed,
     MANAGEMENT_HOST: parsed.MANAGEMENT_HOST ?? parsed.HOST,

@@ -7,6 +7,8 @@ export interface MetricsSources {
   pool: () => PoolStats
   /** Live-availability streams open in this process. */
   subscribers: () => number
+  /** Booking streams open in this process. */
+  bookingSubscribers: () => number
   /** Holds waiting for their show's next hold statement. */
   holdsWaiting: () => number
 }
@@ -36,7 +38,7 @@ export function createMetrics (sources: MetricsSources) {
   })
   const operations = new Counter({
     name: 'booking_operations_total',
-    help: 'Holds, confirms and cancels by outcome: ok, or the problem code that refused them (insufficient_seats, hold_expired, ...)',
+    help: 'Holds, confirms, cancels and extensions by outcome: ok, or the problem code that refused them (insufficient_seats, hold_expired, ...)',
     labelNames: ['operation', 'outcome'],
     registers
   })
@@ -82,6 +84,12 @@ export function createMetrics (sources: MetricsSources) {
     help: 'Open live-availability streams (GET /shows/{id}/events)',
     registers,
     collect () { this.set(sources.subscribers()) }
+  })
+  new Gauge({
+    name: 'sse_booking_subscribers',
+    help: 'Open booking streams (GET /bookings/{id}/events)',
+    registers,
+    collect () { this.set(sources.bookingSubscribers()) }
   })
 
   const observer: Required<Pick<EngineObserver, 'operationEnded' | 'sweepEnded' | 'holdBatchStarted'>> = {

@@ -26,6 +26,7 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
     adminToken: config.ADMIN_TOKEN,
     engine: {
       holdSeconds: config.HOLD_WINDOW_SECONDS,
+      maxHoldSeconds: config.MAX_HOLD_SECONDS,
       maxSeatsPerShow: config.MAX_SEATS_PER_SHOW,
       maxSeatsPerBooking: config.MAX_SEATS_PER_BOOKING
     },

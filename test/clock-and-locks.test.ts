@@ -1,28 +1,12 @@
-import pg from 'pg'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { Booking } from '../api/index.ts'
 import { createShow, hold, holdOk, sleep, testApp } from './helpers/app.ts'
+import { lockSeats, session } from './helpers/sessions.ts'
 
 /**
  * Confirm, cancel, holds and the sweep at a hold's end, with a second database session holding
  * row locks across that end: the contract's clock rules must hold in every interleaving.
  */
-
-/** A session of the test's own, ended when the test ends. */
-async function session (t: Test, url: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  t.teardown(async () => { await client.end() })
-  return client
-}
-
-/** Locks the seats labelled `labels` of `showId` until the returned function is called. */
-async function lockSeats (t: Test, url: string, showId: string, labels: string[]): Promise<() => Promise<void>> {
-  const client = await session(t, url)
-  await client.query('BEGIN')
-  await client.query('SELECT 1 FROM seats WHERE show_id = $1 AND label = ANY($2) ORDER BY seat_no FOR UPDATE', [showId, labels])
-  return async () => { await client.query('ROLLBACK') }
-}
 
 const untilEnd = (booking: Booking): number => Date.parse(booking.hold_expires_at) - Date.now()
 

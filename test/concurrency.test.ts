@@ -143,7 +143,7 @@ t.test('two sweeps at once expire every lapsed hold exactly once', async (t) => 
   const bookings = await Promise.all(Array.from({ length: 150 }, async () => await holdOk(app, { show_id: show.id, quantity: 2 })))
   await sleep(Math.max(...bookings.map((booking) => Date.parse(booking.hold_expires_at))) - Date.now() + 50)
 
-  const engines = [app.engine, second.app.engine, createBookingEngine(db, { holdSeconds: 1, maxSeatsPerBooking: 10, maxSeatsPerShow: 1000 })]
+  const engines = [app.engine, second.app.engine, createBookingEngine(db, { holdSeconds: 1, maxHoldSeconds: 900, maxSeatsPerBooking: 10, maxSeatsPerShow: 1000 })]
   const results = await Promise.all(engines.map(async (engine) => await engine.sweepExpiredHolds(7)))
   t.equal(results.reduce((sum, result) => sum + result.expired, 0), 150, 'none expired twice, none skipped')
   t.equal(results.reduce((sum, result) => sum + result.released, 0), 300)

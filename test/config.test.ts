@@ -12,6 +12,7 @@ t.test('defaults match the contract', async (t) => {
     PGSSL: false,
     PGPOOL_MAX: 20,
     HOLD_WINDOW_SECONDS: 120,
+    MAX_HOLD_SECONDS: 900,
     EXPIRY_JOB_INTERVAL_SECONDS: 15,
     MAX_SEATS_PER_BOOKING: 10,
     MAX_SEATS_PER_SHOW: 100000,
@@ -39,7 +40,9 @@ t.test('a bad value names its variable', async (t) => {
     [{ MAX_SEATS_PER_BOOKING: 'ten' }, /MAX_SEATS_PER_BOOKING/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL/],
-    [{ ADMIN_TOKEN: 'short' }, /ADMIN_TOKEN/]
+    [{ ADMIN_TOKEN: 'short' }, /ADMIN_TOKEN/],
+    [{ MAX_HOLD_SECONDS: '0' }, /MAX_HOLD_SECONDS must be >= 1/],
+    [{ HOLD_WINDOW_SECONDS: '600', MAX_HOLD_SECONDS: '300' }, /MAX_HOLD_SECONDS \(300\) must be at least HOLD_WINDOW_SECONDS \(600\)/]
   ]
   for (const [env, message] of cases) t.throws(() => loadConfig(env, false), message, JSON.stringify(env))
 })

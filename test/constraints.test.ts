@@ -5,7 +5,7 @@ import { createBookingEngine } from '../src/engine/index.ts'
 import { sleep } from './helpers/app.ts'
 import { freshDatabase } from './helpers/database.ts'
 
-const settings = { holdSeconds: 120, maxSeatsPerBooking: 10, maxSeatsPerShow: 1000 }
+const settings = { holdSeconds: 120, maxHoldSeconds: 900, maxSeatsPerBooking: 10, maxSeatsPerShow: 1000 }
 const inAnHour = () => new Date(Date.now() + 3600_000).toISOString()
 
 t.test('the database itself refuses to give one seat to two live bookings', async (t) => {

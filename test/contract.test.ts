@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import { sql } from 'kysely'
 import t from 'tap'
-import { createBookingClient, type Problem, type Schemas } from '../api/client/index.ts'
+import { bookingEvents, BookingStreamError, createBookingClient, type Booking, type Problem, type Schemas } from '../api/client/index.ts'
 import { adminToken, sleep, testApp } from './helpers/app.ts'
 
 /**
@@ -11,7 +11,7 @@ import { adminToken, sleep, testApp } from './helpers/app.ts'
  * document by testApp's response validation.
  */
 t.test('the generated client drives the whole journey, errors included', async (t) => {
-  const { app, db } = await testApp(t, { holdSeconds: 2, maxSeatsPerBooking: 4 })
+  const { app, db } = await testApp(t, { holdSeconds: 2, maxHoldSeconds: 3, maxSeatsPerBooking: 4 })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
   const admin = createBookingClient(base, { adminToken })
@@ -91,6 +91,24 @@ t.test('the generated client drives the whole journey, errors included', async (
   await sleep(Date.parse(bySeats.data!.hold_expires_at) - Date.now() + 20)
   t.equal(code((await client.POST('/bookings/{id}/confirm', { params: { path: { id: bySeats.data!.id } } })).error), 'hold_expired')
   t.equal(code((await client.POST('/bookings/{id}/cancel', { params: { path: { id: bySeats.data!.id } } })).error), 'hold_expired')
+
+  // More time, up to the cap, while a stream follows the booking until its final status.
+  const paying = (await client.POST('/bookings', { body: { show_id: show.id, quantity: 1 } })).data!
+  const statuses: Array<Booking['status']> = []
+  const following = (async () => { for await (const booking of bookingEvents(base, paying.id)) statuses.push(booking.status) })()
+  await sleep(1100)
+  const extended = await client.POST('/bookings/{id}/extend', { params: { path: { id: paying.id } } })
+  t.equal(extended.data!.hold_expires_at, new Date(Date.parse(paying.created_at) + 3000).toISOString(), 'extended to the cap')
+  const limit = (await client.POST('/bookings/{id}/extend', { params: { path: { id: paying.id } } })).error
+  t.equal(limit?.code === 'extension_limit' && limit.max_hold_expires_at, extended.data!.hold_expires_at)
+  t.equal(code((await client.POST('/bookings/{id}/extend', { params: { path: { id: booking.id } } })).error), 'booking_cancelled')
+  // Changes closer together than the events' 100 ms may come as one event, the latest.
+  await sleep(300)
+  await client.POST('/bookings/{id}/cancel', { params: { path: { id: paying.id } } })
+  await following
+  t.same(statuses, ['PENDING', 'PENDING', 'CANCELLED'], 'the stream gave the hold, its extension and its cancellation, then ended')
+  const refused = await bookingEvents(base, 'missing').next().catch((error: unknown) => error)
+  t.equal(refused instanceof BookingStreamError && refused.problem.code, 'booking_not_found')
 
   await sql`UPDATE shows SET start_time = now() - interval '1 minute' WHERE id = ${show.id}`.execute(db)
   t.equal(code((await client.POST('/bookings', { body: { show_id: show.id, quantity: 1 } })).error), 'sales_closed')

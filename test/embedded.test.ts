@@ -20,7 +20,7 @@ t.test('with no database configured, an embedded PostgreSQL is started, migrated
   t.equal(first.embedded, true)
   let { db } = createDatabase({ url: first.url })
   t.same(await pendingMigrations(db), [], 'migrated on first start')
-  const show = await createBookingEngine(db, { holdSeconds: 60, maxSeatsPerBooking: 10, maxSeatsPerShow: 100 })
+  const show = await createBookingEngine(db, { holdSeconds: 60, maxHoldSeconds: 900, maxSeatsPerBooking: 10, maxSeatsPerShow: 100 })
     .createShow({ name: 'Kept', start_time: new Date(Date.now() + 3600_000).toISOString(), total_seats: 5 })
   await db.destroy()
   await first.stop()

@@ -12,8 +12,8 @@ import { silentLog } from '../src/background-log.ts'
 import { createShow, holdOk, sleep, testApp } from './helpers/app.ts'
 import { EventReader, isAvailability, type Received } from './helpers/event-stream.ts'
 
-async function subscribe (app: App, showId: string) {
-  const response = await app.inject({ method: 'GET', url: `/shows/${showId}/events`, payloadAsStream: true })
+async function subscribe (app: App, showId: string, headers: Record<string, string> = {}) {
+  const response = await app.inject({ method: 'GET', url: `/shows/${showId}/events`, headers, payloadAsStream: true })
   const reader = new EventReader(response.stream())
   // What a client that goes away looks like to the server.
   const disconnect = (): void => { response.raw.res.destroy() }
@@ -66,6 +66,71 @@ t.test('a hold made through the API sends the new counts', async (t) => {
   const counts = reader.availabilities.map((item) => JSON.stringify(item.data))
   t.ok(counts.every((count, i) => i === 0 || count !== counts[i - 1]), 'never the same counts twice in a row')
   disconnect()
+})
+
+t.test('every event has an id, the database time of its counts: a later event has a greater id', async (t) => {
+  const { app } = await testApp(t)
+  const show = await createShow(app, { total_seats: 10 })
+  const { reader, disconnect } = await subscribe(app, show.id)
+  const first = await reader.waitFor(isAvailability({ available: 10 }))
+  await holdOk(app, { show_id: show.id, quantity: 2 })
+  const second = await reader.waitFor(isAvailability({ available: 8 }))
+  t.match(first.id, /^\d{16}$/)
+  t.ok(BigInt(second.id ?? 0) > BigInt(first.id ?? 0), `${second.id} after ${first.id}`)
+  const micros = Number(second.id) / 1000
+  t.ok(Math.abs(micros - Date.now()) < 5_000, 'microseconds since the epoch, by the database clock')
+  disconnect()
+})
+
+t.test('a client back with Last-Event-ID gets the current counts at once, changes made while it was away included', async (t) => {
+  const a = await testApp(t)
+  const b = await testApp(t, { url: a.url })
+  const show = await createShow(a.app, { total_seats: 10 })
+  // Others keep watching on both instances, so that each has counts of its own to offer newcomers.
+  const watchers = [await subscribe(a.app, show.id), await subscribe(b.app, show.id)]
+  const away = await subscribe(a.app, show.id)
+  const seen = await away.reader.waitFor(isAvailability({ available: 10 }))
+  away.disconnect()
+  await holdOk(a.app, { show_id: show.id, quantity: 3 })
+  for (const { reader } of watchers) await reader.waitFor(isAvailability({ available: 7 }))
+  for (const [name, app] of [['the same instance', a.app], ['another instance', b.app]] as const) {
+    const started = performance.now()
+    const back = await subscribe(app, show.id, { 'last-event-id': seen.id ?? '' })
+    const first = await back.reader.waitFor((item) => item.event === 'availability')
+    t.same(first.data, { total: 10, available: 7, held: 3, booked: 0 }, `${name}: the current counts`)
+    t.ok(first.at - started < 500, `${name}: at once (${Math.round(first.at - started)} ms)`)
+    t.ok(BigInt(first.id ?? 0) > BigInt(seen.id ?? 0), `${name}: with a later id`)
+    back.disconnect()
+  }
+  for (const { disconnect } of watchers) disconnect()
+})
+
+t.test('a client back with an id newer than the counts a process has gets counts taken after its id', async (t) => {
+  const { app } = await testApp(t)
+  const show = await createShow(app, { total_seats: 10 })
+  const watcher = await subscribe(app, show.id)
+  const held = await watcher.reader.waitFor(isAvailability({ available: 10 }))
+  // An id from a count taken later (by another process, say) than those this process sent.
+  const later = (BigInt(held.id ?? 0) + 50_000n).toString()
+  await sleep(60)
+  const back = await subscribe(app, show.id, { 'last-event-id': later })
+  const first = await back.reader.waitFor((item) => item.event === 'availability')
+  t.ok(BigInt(first.id ?? 0) >= BigInt(later), `counted again: ${first.id} is not before ${later}`)
+  t.same(first.data, { total: 10, available: 10, held: 0, booked: 0 })
+  back.disconnect()
+  watcher.disconnect()
+})
+
+t.test('a malformed Last-Event-ID is ignored: the stream starts as for a new client', async (t) => {
+  const { app } = await testApp(t)
+  const show = await createShow(app, { total_seats: 4 })
+  for (const id of ['', 'abc', '-5', '1.5', '9'.repeat(40), 'x'.repeat(4000), '12 34']) {
+    const { response, reader, disconnect } = await subscribe(app, show.id, { 'last-event-id': id })
+    t.equal(response.statusCode, 200, JSON.stringify(id.slice(0, 12)))
+    t.same((await reader.waitFor((item) => item.event === 'availability')).data, { total: 4, available: 4, held: 0, booked: 0 })
+    disconnect()
+  }
+  t.ok(await drained(app))
 })
 
 t.test('a burst of 200 holds is coalesced to at most 10 events a second, ending with the final counts', async (t) => {
@@ -147,7 +212,7 @@ t.test('the hub recounts every subscribed show when its LISTEN connection comes 
   while (app.showEvents?.listening() !== true) await sleep(10)
   await sleep(300)
   // A write nobody publishes stands for a notification lost while the connection was down.
-  const unobserved = createBookingEngine(db, { holdSeconds: 120, maxSeatsPerBooking: 10, maxSeatsPerShow: 100 })
+  const unobserved = createBookingEngine(db, { holdSeconds: 120, maxHoldSeconds: 900, maxSeatsPerBooking: 10, maxSeatsPerShow: 100 })
   await unobserved.hold({ showId: show.id, quantity: 5 })
   await sleep(300)
   t.notOk(reader.items.some(isAvailability({ available: 15 })), 'unpublished, it is not seen')

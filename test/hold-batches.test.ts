@@ -28,7 +28,7 @@ async function batcherBehindLock (t: Test, url: string, timeouts?: Timeouts) {
   return { batcher, hold, release }
 }
 
-const settings = { holdSeconds: 120, maxSeatsPerBooking: 10, maxSeatsPerShow: 1000 }
+const settings = { holdSeconds: 120, maxHoldSeconds: 900, maxSeatsPerBooking: 10, maxSeatsPerShow: 1000 }
 
 const metric = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
 

@@ -59,13 +59,16 @@ async function checkInvariants (t: Test, url: string, base: string, showId: stri
   t.same(availability, { total: counts.total, available: counts.free, held: counts.held, booked: counts.booked })
 }
 
-/** A live-availability stream of `base`, read as it arrives; closed when the test ends. */
-async function subscribe (t: Test, base: string, showId: string): Promise<EventReader> {
+/** An event stream of `base` at `path`, read as it arrives; closed when the test ends. */
+async function follow<Data> (t: Test, base: string, path: string): Promise<EventReader<Data>> {
   const controller = new AbortController()
   t.teardown(() => controller.abort())
-  const response = await fetch(`${base}/shows/${showId}/events`, { signal: controller.signal })
-  return new EventReader(Readable.fromWeb(response.body as WebReadableStream))
+  const response = await fetch(`${base}${path}`, { signal: controller.signal })
+  return new EventReader<Data>(Readable.fromWeb(response.body as WebReadableStream))
 }
+
+/** A live-availability stream of `base`. */
+const subscribe = async (t: Test, base: string, showId: string): Promise<EventReader> => await follow<Availability>(t, base, `/shows/${showId}/events`)
 
 /** The counts of the first event from `reader` with those in `expected`. */
 const counts = async (reader: EventReader, expected: Partial<Availability>): Promise<Availability | undefined> =>
@@ -104,6 +107,15 @@ t.test('two server processes on one database: a storm through both keeps every i
   const seats = all.flatMap((booking) => booking.seats)
   t.equal(new Set([...seats, '1', '2', '3']).size, seats.length + 3, 'no seat was given twice')
   t.equal(final.booked, all.filter((booking) => confirmed.includes(booking.id)).reduce((sum, booking) => sum + booking.quantity, 0), 'booked exactly the confirmed holds')
+
+  // A booking's stream on A hears its cancellation through B.
+  const pending = all.find((booking) => !confirmed.includes(booking.id))!
+  const bookingStream = await follow<Booking>(t, a.url, `/bookings/${pending.id}/events`)
+  await bookingStream.waitFor((item) => item.data?.status === 'PENDING', 10_000)
+  t.equal((await post(b.url, `/bookings/${pending.id}/cancel`)).status, 200)
+  await bookingStream.waitFor((item) => item.data?.status === 'CANCELLED', 10_000)
+  await bookingStream.ended
+  t.pass('a cancel through B reaches the booking\'s stream on A, which then ends')
 })
 
 t.test('WORKERS=2 serves one port from two processes that share the database, and stops both on SIGTERM', async (t) => {

@@ -10,7 +10,7 @@ import { readinessCheck } from '../src/db/readiness.ts'
 import { adminToken, sleep, testApp } from './helpers/app.ts'
 import { freshDatabaseUrl } from './helpers/database.ts'
 
-const engine = { holdSeconds: 120, maxSeatsPerBooking: 10, maxSeatsPerShow: 100_000 }
+const engine = { holdSeconds: 120, maxHoldSeconds: 900, maxSeatsPerBooking: 10, maxSeatsPerShow: 100_000 }
 
 t.test('/health answers without touching the database', async (t) => {
   const { db } = createDatabase({ url: 'postgres://nobody@127.0.0.1:1/nowhere' })

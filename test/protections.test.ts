@@ -177,7 +177,7 @@ t.test('a database outage is logged as a warning now and then, without a stack; 
   const { db } = createDatabase({ url: 'postgres://nobody@127.0.0.1:9/none', timeouts: { connect: 500 } })
   t.teardown(async () => await db.destroy())
   const app = await buildApp({
-    db, adminToken: 'x'.repeat(32), engine: { holdSeconds: 120, maxSeatsPerBooking: 10, maxSeatsPerShow: 1000 }, pendingMigrations: async () => [], logger: loggerOptions('info', stream)
+    db, adminToken: 'x'.repeat(32), engine: { holdSeconds: 120, maxHoldSeconds: 900, maxSeatsPerBooking: 10, maxSeatsPerShow: 1000 }, pendingMigrations: async () => [], logger: loggerOptions('info', stream)
   })
   app.get('/fails', async () => { throw new Error('a bug') })
   t.teardown(async () => await app.close())

@@ -138,7 +138,7 @@ t.test('tokens and database passwords never reach the logs, even at trace level'
   const broken = createDatabase({ url: unreachable.toString(), timeouts: { connect: 500 } })
   const working = createDatabase({ url: await freshDatabaseUrl() })
   t.teardown(async () => { await broken.db.destroy(); await working.db.destroy() })
-  const engine = { holdSeconds: 120, maxSeatsPerBooking: 10, maxSeatsPerShow: 1000 }
+  const engine = { holdSeconds: 120, maxHoldSeconds: 900, maxSeatsPerBooking: 10, maxSeatsPerShow: 1000 }
   const apps = await Promise.all([broken, working].map(async ({ db }) => await buildApp({
     db, engine, adminToken, pendingMigrations: async () => [], logger: loggerOptions('trace', stream)
   })))

@@ -135,9 +135,29 @@ export interface paths {
         };
         /**
          * Live availability of a show, as Server-Sent Events
-         * @description Server-Sent Events: an `availability` event (data: the `Availability` object alone) at once, then after every change made through any server process, coalesced to at most 10 a second; a `: keep-alive` comment every 15 s. Unknown and malformed ids answer 404 before the stream starts. Use EventSource.
+         * @description Server-Sent Events: an `availability` event (data: the `Availability` object alone) at once, then after every change made through any server process, coalesced to at most 10 a second; a `: keep-alive` comment every 15 s. Every event has an `id`; a client back with `Last-Event-ID` gets the current counts at once, never older than those it had. Unknown and malformed ids answer 404 before the stream starts. Use EventSource.
          */
         get: operations["getShowEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/bookings/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A booking's status as it changes, as Server-Sent Events, until it is final
+         * @description Server-Sent Events for the holder: a `booking` event (data: the `Booking`, as GET /bookings/{id} answers it) at once, then one for each change made through any server process (confirmed, cancelled, extended) and when the hold lapses (within a second of `hold_expires_at`); changes less than 100 ms apart may come as one event, the latest; a `: keep-alive` comment every 15 s. After a final status (CONFIRMED, CANCELLED or EXPIRED) the stream ends: close the EventSource then, or it reconnects and gets the final booking again. Unknown and malformed ids answer 404 before the stream starts.
+         */
+        get: operations["getBookingEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -194,6 +214,26 @@ export interface paths {
         put?: never;
         /** Confirm a hold: its seats become BOOKED (200 again when already confirmed) */
         post: operations["confirmBooking"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/bookings/{id}/extend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * More time to pay: the hold ends HOLD_WINDOW_SECONDS from now, never later than MAX_HOLD_SECONDS after it was placed
+         * @description Moves `hold_expires_at` to HOLD_WINDOW_SECONDS (120 by default) from now, capped at `created_at` + MAX_HOLD_SECONDS (900 by default); the seats stay held until then. Decided like a confirm: with the clock read once the booking and its seats are locked, so an extension and the hold's end never both win. Once the hold ends at the cap, `extension_limit` says so and gives the cap.
+         */
+        post: operations["extendBooking"];
         delete?: never;
         options?: never;
         head?: never;
@@ -756,12 +796,12 @@ export interface components {
         };
         /**
          * HoldExpiredProblem
-         * @description hold_expired: The hold reached `hold_expires_at` before this confirm or cancel; its seats are free again.
+         * @description hold_expired: The hold reached `hold_expires_at` before this confirm, cancel or extension; its seats are free again.
          * @example {
          *       "type": "/problems/hold_expired",
          *       "title": "The hold has expired",
          *       "status": 409,
-         *       "detail": "The hold reached `hold_expires_at` before this confirm or cancel; its seats are free again.",
+         *       "detail": "The hold reached `hold_expires_at` before this confirm, cancel or extension; its seats are free again.",
          *       "code": "hold_expired"
          *     }
          */
@@ -792,12 +832,12 @@ export interface components {
         };
         /**
          * BookingCancelledProblem
-         * @description booking_cancelled: A cancelled booking cannot be confirmed.
+         * @description booking_cancelled: A cancelled booking cannot be confirmed or extended.
          * @example {
          *       "type": "/problems/booking_cancelled",
          *       "title": "The booking was cancelled",
          *       "status": 409,
-         *       "detail": "A cancelled booking cannot be confirmed.",
+         *       "detail": "A cancelled booking cannot be confirmed or extended.",
          *       "code": "booking_cancelled"
          *     }
          */
@@ -825,6 +865,85 @@ export interface components {
              * @example /bookings
              */
             instance?: string;
+        };
+        /**
+         * BookingConfirmedProblem
+         * @description booking_confirmed: A confirmed booking has no hold left to extend: its seats are booked.
+         * @example {
+         *       "type": "/problems/booking_confirmed",
+         *       "title": "The booking is confirmed",
+         *       "status": 409,
+         *       "detail": "A confirmed booking has no hold left to extend: its seats are booked.",
+         *       "code": "booking_confirmed"
+         *     }
+         */
+        BookingConfirmedProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/booking_confirmed
+             */
+            type: string;
+            /** @example The booking is confirmed */
+            title: string;
+            /** @example 409 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "booking_confirmed";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * ExtensionLimitProblem
+         * @description extension_limit: The hold already ends at the latest time a hold may last (MAX_HOLD_SECONDS after it was placed), given in `max_hold_expires_at`. Confirm it before then.
+         * @example {
+         *       "type": "/problems/extension_limit",
+         *       "title": "The hold cannot be extended further",
+         *       "status": 409,
+         *       "detail": "The hold already ends at the latest time a hold may last (MAX_HOLD_SECONDS after it was placed), given in `max_hold_expires_at`",
+         *       "code": "extension_limit",
+         *       "max_hold_expires_at": "2026-11-25T10:15:00.000Z"
+         *     }
+         */
+        ExtensionLimitProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/extension_limit
+             */
+            type: string;
+            /** @example The hold cannot be extended further */
+            title: string;
+            /** @example 409 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "extension_limit";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+            /**
+             * Format: date-time
+             * @description The latest end the hold may have: when it was placed plus MAX_HOLD_SECONDS (RFC 3339, UTC)
+             * @example 2026-11-25T10:15:00.000Z
+             */
+            max_hold_expires_at: string;
         };
         /**
          * IdempotencyKeyInUseProblem
@@ -1154,7 +1273,7 @@ export interface components {
          * Problem
          * @description RFC 9457 problem details, served as application/problem+json: one of the *Problem schemas, told apart by `code`. Each response names those it may answer.
          */
-        Problem: components["schemas"]["ValidationFailedProblem"] | components["schemas"]["BadRequestProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ShowNotFoundProblem"] | components["schemas"]["BookingNotFoundProblem"] | components["schemas"]["RouteNotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["NoAdjacentSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingCancelledProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["IdempotencyKeyReusedProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["InternalErrorProblem"] | components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
+        Problem: components["schemas"]["ValidationFailedProblem"] | components["schemas"]["BadRequestProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ShowNotFoundProblem"] | components["schemas"]["BookingNotFoundProblem"] | components["schemas"]["RouteNotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["NoAdjacentSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingCancelledProblem"] | components["schemas"]["BookingConfirmedProblem"] | components["schemas"]["ExtensionLimitProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["IdempotencyKeyReusedProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["InternalErrorProblem"] | components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
         /**
          * Show
          * @example {
@@ -1260,10 +1379,12 @@ export interface components {
          *     - `availability`: its `data` is one line of JSON, the show's `Availability` object alone (`{ "total", "available", "held", "booked" }`, the same as `availability` in GET /shows/{id}/availability; the show itself is not repeated). The first is sent at once; then one follows each change of the counts made by any server process, at most 10 a second (changes in between are coalesced into the latest counts). An event is only sent when the counts differ from the previous one; a hold that lapses by the clock (no request changed it) shows as soon as it ends: the server counts again at the next hold's end.
          *     - A comment line `: keep-alive` every 15 s, so that proxies keep the connection open; clients ignore it.
          *
-         *     The stream carries no event ids: after a reconnection the first event is the current availability, which is all a client needs. When the server shuts down it ends the stream; EventSource reconnects on its own.
-         * @example event: availability
+         *     Every event has an `id`: the database's clock when the state it carries was read, in microseconds since the epoch, the same clock for every server process, so ids from different processes compare. After a reconnection (EventSource sends the last id as `Last-Event-ID` on its own) the first event is the current availability, counted no earlier than the event the client last had, which is all a client needs. When the server shuts down it ends the stream; EventSource reconnects on its own.
+         * @example id: 1764669600123456
+         *     event: availability
          *     data: {"total":500,"available":480,"held":12,"booked":8}
          *
+         *     id: 1764669600529871
          *     event: availability
          *     data: {"total":500,"available":476,"held":16,"booked":8}
          *
@@ -1528,6 +1649,23 @@ export interface components {
             /** @description Pass as `cursor` for the next page; null on the last page */
             next_cursor: string | null;
         };
+        /**
+         * BookingEventStream
+         * @description A `text/event-stream` (Server-Sent Events) that ends after the booking's final status. Events:
+         *
+         *     - `booking`: its `data` is one line of JSON, the `Booking` as GET /bookings/{id} answers it. The first is sent at once; then one follows each change made through any server process: confirmed, cancelled, extended (a later `hold_expires_at`), and expired, sent within a second of `hold_expires_at` (the server reads the booking again when its hold ends). Changes less than 100 ms apart may come as one event carrying the latest booking. After a `booking` event whose status is CONFIRMED, CANCELLED or EXPIRED the server ends the stream: close the EventSource on such an event, or it reconnects and gets that final booking again.
+         *     - A comment line `: keep-alive` every 15 s, so that proxies keep the connection open; clients ignore it.
+         *
+         *     Every event has an `id`: the database's clock when the state it carries was read, in microseconds since the epoch, the same clock for every server process, so ids from different processes compare. After a reconnection the first event is the booking as it is then, whatever `Last-Event-ID` says.
+         * @example id: 1764669600123456
+         *     event: booking
+         *     data: {"id":"5d0f3c2e-91a7-4f57-8a51-c1f1e5f0b2d4","show_id":"0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10","status":"PENDING","quantity":2,"seats":["A1","A2"],"hold_expires_at":"2026-11-25T10:02:00.000Z","created_at":"2026-11-25T10:00:00.000Z","confirmed_at":null,"cancelled_at":null}
+         *
+         *     id: 1764669645870211
+         *     event: booking
+         *     data: {"id":"5d0f3c2e-91a7-4f57-8a51-c1f1e5f0b2d4","show_id":"0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10","status":"CONFIRMED","quantity":2,"seats":["A1","A2"],"hold_expires_at":"2026-11-25T10:02:00.000Z","created_at":"2026-11-25T10:00:00.000Z","confirmed_at":"2026-11-25T10:00:45.870Z","cancelled_at":null}
+         */
+        BookingEventStream: string;
         /**
          * Health
          * @description The process is up
@@ -1918,7 +2056,13 @@ export interface operations {
     getShowEvents: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Sent by EventSource when it reconnects: the `id` of the last event it had. Anything that is not such an id is ignored.
+                 * @example 1764669600123456
+                 */
+                "last-event-id"?: string;
+            };
             path: {
                 /** @description A UUID; anything else is simply not found */
                 id: string;
@@ -1943,6 +2087,56 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ShowNotFoundProblem"];
+                };
+            };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
+                };
+            };
+            /** @description service_unavailable: the database is not answering, or the server is shutting down; overloaded: the server sheds load. Retry after Retry-After seconds (EventSource retries on its own) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
+                };
+            };
+        };
+    };
+    getBookingEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID; anything else is simply not found */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An event stream that ends after a final status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["BookingEventStream"];
+                };
+            };
+            /** @description booking_not_found: no booking with this id (a malformed id too) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["BookingNotFoundProblem"];
                 };
             };
             /** @description internal_error: something went wrong on the server; it was logged */
@@ -2190,6 +2384,98 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingCancelledProblem"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description unsupported_media_type: send the body as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
+                };
+            };
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
+                };
+            };
+        };
+    };
+    extendBooking: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID; anything else is simply not found */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EmptyRequest"];
+            };
+        };
+        responses: {
+            /** @description The PENDING booking with its later `hold_expires_at` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Booking"];
+                };
+            };
+            /** @description validation_failed: the request does not match the schema; `errors` lists each problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationFailedProblem"];
+                };
+            };
+            /** @description booking_not_found: no booking with this id (a malformed id too) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["BookingNotFoundProblem"];
+                };
+            };
+            /** @description hold_expired: the hold ended first; booking_confirmed: it is confirmed: nothing is held any more; booking_cancelled: it was cancelled; extension_limit: the hold already ends at the latest time allowed (`max_hold_expires_at`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingConfirmedProblem"] | components["schemas"]["BookingCancelledProblem"] | components["schemas"]["ExtensionLimitProblem"];
                 };
             };
             /** @description payload_too_large: the body is larger than 64 KiB */

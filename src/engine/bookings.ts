@@ -7,6 +7,7 @@ import { createBatchQueue, type BatchQueue } from './batch-queue.ts'
 import { decodeCursor, defaultPageSize, toPage } from './cursor.ts'
 import { retryOnDeadlock } from './deadlocks.ts'
 import { EngineError } from './errors.ts'
+import { readTime } from './read-time.ts'
 import { getShow } from './shows.ts'
 import { isUuid } from './uuid.ts'
 
@@ -65,6 +66,27 @@ export async function getBooking (db: Database, id: string): Promise<Booking> {
   const row = isUuid(id) ? await selectBookings(db).where('b.id', '=', id).executeTakeFirst() : undefined
   if (row === undefined) throw bookingNotFound(id)
   return toBooking(row)
+}
+
+/** A booking as read, and when it was read (see readTime). */
+export interface BookingRead {
+  booking: Booking
+  readAt: string
+}
+
+/**
+ * The bookings among `ids` that exist, as readers see them, with the time of the read; of the show
+ * `showId` only, when it is known.
+ */
+export async function readBookings (db: Database, ids: string[], showId?: string): Promise<BookingRead[]> {
+  const wellFormed = ids.filter(isUuid)
+  if (wellFormed.length === 0) return []
+  let query = selectBookings(db).select(readTime.as('read_at'))
+    // Ids as JSON rows, not an array: see jsonRows.
+    .where('b.id', 'in', (eb) => eb.selectFrom(jsonRows(wellFormed.map((id) => ({ id })), { id: 'uuid' })).select('h.id'))
+  if (showId !== undefined) query = query.where('b.show_id', '=', showId)
+  const rows = await query.execute()
+  return rows.map((row) => ({ booking: toBooking(row), readAt: row.read_at }))
 }
 
 function statusFilter (eb: ExpressionBuilder<DB & { b: DB['bookings'] }, 'b'>, status: BookingStatus): Expression<SqlBool> {
@@ -126,56 +148,92 @@ function lockBookings (db: Database, ids: string[], statuses: LiveStatus[]) {
 const statusAtDecision = sql<BookingStatus>`
   CASE WHEN b.status = 'PENDING' AND b.hold_expires_at <= decided.at THEN 'EXPIRED' ELSE b.status END`
 
-type Decision = 'confirm' | 'cancel'
+/** An extension's bounds: the new end is `holdSeconds` after the decision, never past `maxHoldSeconds` after the hold began. */
+export interface ExtensionLimits {
+  holdSeconds: number
+  maxHoldSeconds: number
+}
+
+type Decision = { kind: 'confirm' } | { kind: 'cancel' } | ({ kind: 'extend' } & ExtensionLimits)
 
 /**
- * Confirms or cancels bookings in one statement: the bookings and their seats locked (see
+ * Confirms, cancels or extends bookings in one statement: the bookings and their seats locked (see
  * lockBookings), then, with the clock read under those locks, each written only when it may still
- * take the change: a confirm when the hold has not ended and still has all its seats, a cancel
- * when the booking is confirmed or its hold has not ended. Confirm, cancel and expiry all need the
- * booking's row lock and read the clock under it, so no two of them both win. Answers each
- * booking as the statement left it, with its status at the decision's time.
+ * take the change: a confirm when the hold has not ended and still has all its seats, an extension
+ * likewise and when its end is not yet at its limit, a cancel when the booking is confirmed or its
+ * hold has not ended. Confirm, cancel, extension and expiry all need the booking's row lock and
+ * read the clock under it, so no two of them both win. Answers each booking as the statement left
+ * it, with its status at the decision's time, and whether the statement changed it.
  */
 function decisionStatement (db: Database, ids: string[], decision: Decision) {
-  const confirm = decision === 'confirm'
-  return lockBookings(db, ids, confirm ? ['PENDING'] : ['PENDING', 'CONFIRMED'])
+  const { kind } = decision
+  // An extension's new end: the decision's time plus the window, capped, and never earlier than
+  // the present end. Computed for every decision so that the statement has one shape.
+  const holdSeconds = kind === 'extend' ? decision.holdSeconds : 0
+  const maxHoldSeconds = kind === 'extend' ? decision.maxHoldSeconds : 0
+  const cap = sql<Date>`target.created_at + make_interval(secs => ${maxHoldSeconds})`
+  return lockBookings(db, ids, kind === 'cancel' ? ['PENDING', 'CONFIRMED'] : ['PENDING'])
     .with('decidable', (qb) => qb.selectFrom('target')
       .innerJoin('decided', (join) => join.onTrue())
       .leftJoin('seats_held', 'seats_held.booking_id', 'target.id')
-      .select('target.id')
+      .select((eb) => ['target.id', eb.fn<Date>('greatest', [
+        'target.hold_expires_at',
+        eb.fn<Date>('least', [sql<Date>`decided.at + make_interval(secs => ${holdSeconds})`, cap])
+      ]).as('hold_until')])
       .where((eb) => {
         const live = eb.and([eb('target.status', '=', 'PENDING'), eb('target.hold_expires_at', '>', eb.ref('decided.at'))])
-        return confirm
-          ? eb.and([live, eb('target.quantity', '=', eb.ref('seats_held.count'))])
-          : eb.or([live, eb('target.status', '=', 'CONFIRMED')])
+        const whole = eb('target.quantity', '=', eb.ref('seats_held.count'))
+        switch (kind) {
+          case 'confirm': return eb.and([live, whole])
+          case 'extend': return eb.and([live, whole, eb('target.hold_expires_at', '<', cap)])
+          case 'cancel': return eb.or([live, eb('target.status', '=', 'CONFIRMED')])
+        }
       }))
-    // A confirmed seat has no hold end; a cancelled one has no holder either.
+    // A confirmed seat has no hold end; a cancelled one has no holder either; an extended one
+    // keeps its copy of the booking's end.
     .with('seated', (qb) => qb.updateTable('seats').from(['held', 'decidable'])
-      .set(confirm ? { hold_expires_at: null } : { booking_id: null, hold_expires_at: null })
+      .set((eb) => {
+        switch (kind) {
+          case 'confirm': return { hold_expires_at: null }
+          case 'extend': return { hold_expires_at: eb.ref('decidable.hold_until') }
+          case 'cancel': return { booking_id: null, hold_expires_at: null }
+        }
+      })
       .whereRef('seats.show_id', '=', 'held.show_id')
       .whereRef('seats.seat_no', '=', 'held.seat_no')
       .whereRef('held.booking_id', '=', 'decidable.id'))
     .with('changed', (qb) => qb.updateTable('bookings').from(['decidable', 'decided'])
-      .set((eb) => confirm
-        ? { status: 'CONFIRMED', confirmed_at: eb.ref('decided.at') }
-        : { status: 'CANCELLED', cancelled_at: eb.ref('decided.at') })
+      .set((eb) => {
+        switch (kind) {
+          case 'confirm': return { status: 'CONFIRMED', confirmed_at: eb.ref('decided.at') }
+          case 'extend': return { hold_expires_at: eb.ref('decidable.hold_until') }
+          case 'cancel': return { status: 'CANCELLED', cancelled_at: eb.ref('decided.at') }
+        }
+      })
       .whereRef('bookings.id', '=', 'decidable.id')
-      .returning(['bookings.id', 'bookings.status', 'bookings.confirmed_at', 'bookings.cancelled_at']))
+      .returning(['bookings.id', 'bookings.status', 'bookings.hold_expires_at', 'bookings.confirmed_at', 'bookings.cancelled_at']))
     .selectFrom('target as b')
     .innerJoin('decided', (join) => join.onTrue())
     .leftJoin('changed', 'changed.id', 'b.id')
     .select((eb) => [
       'b.id', 'b.show_id', eb.fn.coalesce('changed.status', statusAtDecision).as('status'), 'b.quantity', seatLabels.as('seats'),
-      'b.hold_expires_at', 'b.created_at',
+      eb.fn.coalesce('changed.hold_expires_at', 'b.hold_expires_at').as('hold_expires_at'), 'b.created_at',
       eb.fn.coalesce('changed.confirmed_at', 'b.confirmed_at').as('confirmed_at'),
-      eb.fn.coalesce('changed.cancelled_at', 'b.cancelled_at').as('cancelled_at')
+      eb.fn.coalesce('changed.cancelled_at', 'b.cancelled_at').as('cancelled_at'),
+      eb('changed.id', 'is not', null).$castTo<boolean>().as('changed')
     ])
 }
 
+/** A booking after a decision, and whether the decision changed it. */
+interface Decided {
+  booking: Booking
+  changed: boolean
+}
+
 /** Each booking after `decision`, in the order of `ids`: undefined where there is no such booking. */
-async function decideBookings (db: Database, ids: string[], decision: Decision): Promise<Array<Booking | undefined>> {
+async function decideBookings (db: Database, ids: string[], decision: Decision): Promise<Array<Decided | undefined>> {
   const rows = await retryOnDeadlock(async () => await decisionStatement(db, ids, decision).execute())
-  const byId = new Map(rows.map((row) => [row.id, toBooking(row)]))
+  const byId = new Map(rows.map((row) => [row.id, { booking: toBooking(row), changed: row.changed }]))
   return ids.map((id) => byId.get(id))
 }
 
@@ -183,7 +241,7 @@ async function decideBookings (db: Database, ids: string[], decision: Decision):
 export type ConfirmBatches = BatchQueue<string, Booking | undefined>
 
 export const createConfirmBatches = (db: Database): ConfirmBatches =>
-  createBatchQueue(async (_, ids: string[]) => await decideBookings(db, ids, 'confirm'))
+  createBatchQueue(async (_, ids: string[]) => (await decideBookings(db, ids, { kind: 'confirm' })).map((decided) => decided?.booking))
 
 /** Confirms a PENDING booking whose hold has not ended, in the next batch of confirms. */
 export async function confirmBooking (confirms: ConfirmBatches, id: string): Promise<Booking> {
@@ -200,12 +258,35 @@ export async function confirmBooking (confirms: ConfirmBatches, id: string): Pro
 
 export async function cancelBooking (db: Database, id: string): Promise<Booking> {
   if (!isUuid(id)) throw bookingNotFound(id)
-  const [booking] = await decideBookings(db, [id], 'cancel')
-  if (booking === undefined) throw bookingNotFound(id)
+  const [decided] = await decideBookings(db, [id], { kind: 'cancel' })
+  if (decided === undefined) throw bookingNotFound(id)
+  const { booking } = decided
   switch (booking.status) {
     case 'CANCELLED': return booking
     case 'EXPIRED': throw holdExpired(booking)
     default: throw new Error(`booking ${id} is ${booking.status} after it was cancelled`)
+  }
+}
+
+/**
+ * Moves the end of a live hold to `holdSeconds` from now, but never past `maxHoldSeconds` after
+ * the hold was placed; its seats' ends move with it.
+ */
+export async function extendBooking (db: Database, id: string, limits: ExtensionLimits): Promise<Booking> {
+  if (!isUuid(id)) throw bookingNotFound(id)
+  const [decided] = await decideBookings(db, [id], { kind: 'extend', ...limits })
+  if (decided === undefined) throw bookingNotFound(id)
+  const { booking, changed } = decided
+  switch (booking.status) {
+    case 'CONFIRMED': throw new EngineError('booking_confirmed', `Booking ${id} is confirmed; its seats are booked`)
+    case 'CANCELLED': throw new EngineError('booking_cancelled', `Booking ${id} was cancelled`)
+    case 'EXPIRED': throw holdExpired(booking)
+    case 'PENDING': {
+      if (changed) return booking
+      const limit = new Date(Date.parse(booking.created_at) + limits.maxHoldSeconds * 1000).toISOString()
+      if (booking.hold_expires_at < limit) throw new Error(`booking ${id} is live but does not hold all its seats`)
+      throw new EngineError('extension_limit', `The hold of booking ${id} already lasts as long as a hold may: until ${limit}`, { max_hold_expires_at: limit })
+    }
   }
 }
 

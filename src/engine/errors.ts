@@ -14,6 +14,8 @@ export type EngineErrorCode = 'invalid_input' | Extract<ProblemCode,
   | 'sales_closed'
   | 'hold_expired'
   | 'booking_cancelled'
+  | 'booking_confirmed'
+  | 'extension_limit'
   | 'idempotency_key_reused'
   | 'idempotency_key_in_use'
 >
@@ -27,6 +29,8 @@ export interface EngineErrorDetails {
   largest_block?: number
   /** seats_unavailable: the asked-for labels that were not free. */
   unavailable?: string[]
+  /** extension_limit: the latest end the hold may have. */
+  max_hold_expires_at?: string
 }
 
 export class EngineError extends Error {

@@ -1,6 +1,6 @@
 import type { Booking, BookingStatus, CreateShowRequest } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
-import { cancelBooking, confirmBooking, createConfirmBatches, getBooking, listShowBookings } from './bookings.ts'
+import { cancelBooking, confirmBooking, createConfirmBatches, extendBooking, getBooking, listShowBookings } from './bookings.ts'
 import { createBatchQueue, defaultBatchLimits } from './batch-queue.ts'
 import { EngineError } from './errors.ts'
 import { forgetOldIdempotencyKeys, sweepExpiredHolds, type SweepResult } from './expiry.ts'
@@ -13,18 +13,20 @@ export type { HoldRequest } from './holds.ts'
 
 export interface EngineSettings {
   holdSeconds: number
+  /** The longest a hold may last, extensions included, from when it was placed. */
+  maxHoldSeconds: number
   maxSeatsPerShow: number
   maxSeatsPerBooking: number
 }
 
-export type Operation = 'hold' | 'confirm' | 'cancel'
+export type Operation = 'hold' | 'confirm' | 'cancel' | 'extend'
 
 /**
  * What the engine tells the rest of the process about its work: live availability listens for
  * changed shows, metrics count outcomes. Observers must not throw; they run after the write.
  */
 export interface EngineObserver {
-  /** A write of this process changed the seats of `showId` (a hold, confirm, cancel or sweep). */
+  /** A write of this process changed the seats of `showId` (a hold, confirm, cancel, extension or sweep). */
   showChanged?: (showId: string) => void
   /** An operation ended: `outcome` is 'ok', or the EngineError code, or 'error' for anything else. */
   operationEnded?: (operation: Operation, outcome: string) => void
@@ -34,7 +36,7 @@ export interface EngineObserver {
 }
 
 /**
- * The booking engine: shows, holds, confirm, cancel and expiry over one database. It knows
+ * The booking engine: shows, holds, confirm, cancel, extension and expiry over one database. It knows
  * nothing of HTTP; every method either returns its result or throws an EngineError.
  */
 export function createBookingEngine (db: Database, settings: EngineSettings, observer: EngineObserver = {}) {
@@ -80,6 +82,7 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
     getBooking: async (id: string) => await getBooking(db, id),
     confirm: async (id: string) => await observed('confirm', async () => await confirmBooking(confirmBatches, id)),
     cancel: async (id: string) => await observed('cancel', async () => await cancelBooking(db, id)),
+    extend: async (id: string) => await observed('extend', async () => await extendBooking(db, id, settings)),
 
     sweepExpiredHolds: async (batchSize?: number) => {
       const started = performance.now()

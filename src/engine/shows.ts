@@ -4,6 +4,7 @@ import type { Database } from '../db/database.ts'
 import type { Shows } from '../db/types.ts'
 import { decodeCursor, defaultPageSize, toPage } from './cursor.ts'
 import { showStart } from './hold-statements.ts'
+import { readTime } from './read-time.ts'
 import { isUuid } from './uuid.ts'
 import { EngineError, invalidInput } from './errors.ts'
 
@@ -130,8 +131,9 @@ export async function listUpcomingShows (db: Database, limit = defaultPageSize, 
 // Held seats are found through seats_held_idx and booked ones through seats_booked_idx, so the
 // counts cost what is taken, not the size of the show; available is the rest. The next hold to
 // end is the first entry of seats_held_idx after now: the moment the counts change by the clock.
-const countsOf = (showId: string) => sql<{ held: number, booked: number, next_hold_end: Date | null }>`
+const countsOf = (showId: string) => sql<{ held: number, booked: number, next_hold_end: Date | null, read_at: string }>`
   SELECT
+    ${readTime} AS read_at,
     (SELECT count(*) FROM seats WHERE show_id = ${showId} AND hold_expires_at > now())::int AS held,
     (SELECT count(*) FROM seats WHERE show_id = ${showId} AND booking_id IS NOT NULL AND hold_expires_at IS NULL)::int AS booked,
     (SELECT min(hold_expires_at) FROM seats WHERE show_id = ${showId} AND hold_expires_at > now()) AS next_hold_end`
@@ -164,12 +166,15 @@ export async function getAvailability (db: Database, id: string): Promise<{ show
   return { show, availability }
 }
 
-/** A show's availability, and when the next of its holds ends (null when none is live). */
-export async function getLiveAvailability (db: Database, id: string): Promise<{ show: Show, availability: Availability, nextHoldEnd: Date | null }> {
+/**
+ * A show's availability, when the next of its holds ends (null when none is live), and when the
+ * counts were taken (see readTime).
+ */
+export async function getLiveAvailability (db: Database, id: string): Promise<{ show: Show, availability: Availability, nextHoldEnd: Date | null, readAt: string }> {
   const show = await getShow(db, id)
   const { rows: [counts] } = await countsOf(show.id).execute(db)
   if (counts === undefined) throw new Error('counting seats returned no row')
-  return { show, availability: toAvailability(show.total_seats, counts), nextHoldEnd: counts.next_hold_end }
+  return { show, availability: toAvailability(show.total_seats, counts), nextHoldEnd: counts.next_hold_end, readAt: counts.read_at }
 }
 
 export async function getSeatMap (db: Database, id: string): Promise<{ items: Seat[] }> {

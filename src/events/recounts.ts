@@ -4,11 +4,12 @@ import type { Database } from '../db/database.ts'
 import { EngineError } from '../engine/index.ts'
 import { getLiveAvailability } from '../engine/shows.ts'
 import type { ShowRegistry } from './show-registry.ts'
-import { deliver, type Member, type ShowState } from './show-state.ts'
+import { deliver, type Counted, type Member, type ShowState } from './show-state.ts'
 
 interface Counts {
   availability: Availability
   nextHoldEnd: Date | null
+  readAt: string
 }
 
 /** The show's counts, or undefined when there is no such show (a malformed id included). */
@@ -75,7 +76,7 @@ export function createRecounts ({ db, registry, log, intervalMs }: RecountOption
       return
     }
     recountAtLapse(state, counts.nextHoldEnd)
-    send(state, JSON.stringify(counts.availability))
+    send(state, { json: JSON.stringify(counts.availability), id: counts.readAt })
     if (state.stale) schedule(state)
   }
 
@@ -89,9 +90,9 @@ export function createRecounts ({ db, registry, log, intervalMs }: RecountOption
     else log.warn({ err: error, showId: state.id }, 'could not count a show\'s seats for its subscribers')
   }
 
-  function send (state: ShowState, json: string): void {
-    state.latest = json
-    for (const member of state.members) deliver(member, json)
+  function send (state: ShowState, counted: Counted): void {
+    state.latest = counted
+    for (const member of state.members) deliver(member, counted)
     // After the deliveries, not before: writing to one busy stream can take a while, and the next
     // count may be quick, which put a later subscriber's two events 99 ms apart.
     state.sentAt = performance.now()
@@ -112,11 +113,17 @@ export function createRecounts ({ db, registry, log, intervalMs }: RecountOption
   /**
    * A newcomer to a show others already watch. A count under way or due reaches it too.
    * Otherwise counts taken within the last interval are as fresh as any other subscriber's;
-   * older ones may miss lapsed holds.
+   * older ones may miss lapsed holds. A client back with the id of counts taken after the last
+   * ones here (by another process, say) gets a count taken after its own, never older counts.
    */
-  function welcome (state: ShowState, member: Member): void {
-    if (state.counting || state.timer !== undefined) return
-    if (state.latest !== undefined && performance.now() - state.countedAt < intervalMs) deliver(member, state.latest)
+  function welcome (state: ShowState, member: Member, seenAt?: bigint): void {
+    const latest = state.latest
+    const caughtUp = seenAt === undefined || (latest !== undefined && BigInt(latest.id) >= seenAt)
+    if (state.counting || state.timer !== undefined) {
+      if (!caughtUp) markStale(state)
+      return
+    }
+    if (latest !== undefined && caughtUp && performance.now() - state.countedAt < intervalMs) deliver(member, latest)
     else markStale(state)
   }
 

@@ -1,5 +1,6 @@
 import { silentLog, type Log } from '../background-log.ts'
 import type { Database } from '../db/database.ts'
+import { createBookingWatch, type BookingSubscriber } from './booking-watch.ts'
 import { createHeartbeat } from './heartbeat.ts'
 import { createListener } from './listener.ts'
 import { createPublisher } from './publisher.ts'
@@ -44,9 +45,10 @@ export interface Subscription {
 }
 
 /**
- * The per-process hub of live availability. Writes of this process are published (see
- * publisher.ts) to every process on the database; one LISTEN connection per process hears those
- * of every process, and recounts.ts decides when each show is counted again.
+ * The per-process hub of live events: show availability and booking status. Writes of this
+ * process are published (see publisher.ts) to every process on the database; one LISTEN
+ * connection per process hears those of every process; recounts.ts decides when each show is
+ * counted again, and booking-watch.ts reads the watched bookings of a changed show again.
  */
 export function createShowEvents (options: ShowEventsOptions) {
   const { db, log = silentLog, intervalMs = defaultIntervalMs, heartbeatMs = defaultHeartbeatMs } = options
@@ -54,7 +56,10 @@ export function createShowEvents (options: ShowEventsOptions) {
   let closing: Promise<void> | undefined
 
   const heartbeat = createHeartbeat(beat, heartbeatMs)
-  const registry = createShowRegistry(heartbeat.stop)
+  /** The heartbeat runs while anyone subscribes. */
+  const idle = (): void => { if (registry.showCount() === 0 && bookings.watcherCount() === 0) heartbeat.stop() }
+  const registry = createShowRegistry(idle)
+  const bookings = createBookingWatch(db, log, idle)
   const recounts = createRecounts({ db, registry, log, intervalMs })
   const publisher = createPublisher(db, channel, intervalMs, log)
   const listener = createListener({
@@ -62,9 +67,15 @@ export function createShowEvents (options: ShowEventsOptions) {
     ssl: options.ssl,
     channel,
     log,
-    onNotification: (showId) => { recounts.markStale(registry.get(showId)) },
-    // Whatever changed while nobody listened went unheard: recount every show.
-    onListening: () => { for (const state of registry.all()) recounts.markStale(state) }
+    onNotification: (showId) => {
+      recounts.markStale(registry.get(showId))
+      bookings.changed(showId)
+    },
+    // Whatever changed while nobody listened went unheard: recount every show, read every booking.
+    onListening: () => {
+      for (const state of registry.all()) recounts.markStale(state)
+      bookings.readAll()
+    }
   })
 
   /** Keep-alives, a check of the LISTEN connection, and a recount for holds that lapsed unseen. */
@@ -74,18 +85,26 @@ export function createShowEvents (options: ShowEventsOptions) {
       for (const member of state.members) member.subscriber.keepAlive()
       recounts.markStale(state)
     }
+    bookings.keepAlive()
+    bookings.readAll()
   }
 
+  const closedSubscription = (): Subscription => ({ found: Promise.reject(new Error('live events are closed')), cancel: () => {} })
+
   return {
-    /** Registers `subscriber` for the show at once; see Subscription for what follows. */
-    subscribe (showId: string, subscriber: ShowSubscriber): Subscription {
-      if (closed) return { found: Promise.reject(new Error('live availability is closed')), cancel: () => {} }
+    /**
+     * Registers `subscriber` for the show at once; see Subscription for what follows. `seenAt`:
+     * the id of the last event the client had (Last-Event-ID); its first counts are then taken no
+     * earlier than those.
+     */
+    subscribe (showId: string, subscriber: ShowSubscriber, seenAt?: bigint): Subscription {
+      if (closed) return closedSubscription()
       listener.start()
       heartbeat.start()
       const member: Member = { subscriber }
       const { state, isNew } = registry.join(showId, member)
       if (isNew) recounts.schedule(state)
-      else recounts.welcome(state, member)
+      else recounts.welcome(state, member, seenAt)
       const cancel = (): void => { registry.leave(state, member) }
       const found = state.exists.then(
         (exists) => {
@@ -100,12 +119,39 @@ export function createShowEvents (options: ShowEventsOptions) {
       return { found, cancel }
     },
 
+    /**
+     * Sends `subscriber` the booking at once and on every change of it, until its status is final;
+     * `found` is settled once the first is sent (see Subscription).
+     */
+    watchBooking (bookingId: string, subscriber: BookingSubscriber): Subscription {
+      if (closed) return closedSubscription()
+      listener.start()
+      heartbeat.start()
+      let cancelled = false
+      let leave = (): void => {}
+      const found = bookings.watch(bookingId, subscriber).then(
+        (end) => {
+          if (end === undefined || cancelled) end?.()
+          else leave = end
+          idle()
+          return end !== undefined
+        },
+        (error: unknown) => {
+          idle()
+          throw error
+        }
+      )
+      return { found, cancel: () => { cancelled = true; leave() } }
+    },
+
     /** The seats of `showId` changed here; wired to the engine's showChanged. */
     publish (showId: string): void {
       publisher.publish(showId)
     },
 
     subscriberCount: registry.subscriberCount,
+    /** Open booking streams in this process. */
+    bookingSubscriberCount: bookings.watcherCount,
     /** Whether this process hears other processes' changes now (it connects with the first subscriber). */
     listening: (): boolean => listener.listening(),
     /** Shows with at least one subscriber in this process. */
@@ -116,6 +162,7 @@ export function createShowEvents (options: ShowEventsOptions) {
       if (closing !== undefined) return await closing
       closed = true
       heartbeat.stop()
+      bookings.close()
       for (const state of registry.all()) {
         const members = [...state.members]
         registry.drop(state)

@@ -1,7 +1,7 @@
 /** One subscriber's end of a stream (an HTTP response, say). Its methods must not throw. */
 export interface ShowSubscriber {
-  /** The show's counts as one line of JSON; never twice the same in a row. */
-  availability: (json: string) => void
+  /** The show's counts as one line of JSON, and the event's id; never the same counts twice in a row. */
+  availability: (json: string, id: string) => void
   keepAlive: () => void
   /** The hub is closing: end the stream. */
   close: () => void
@@ -12,6 +12,11 @@ export interface Member {
   last?: string
 }
 
+export interface Counted {
+  json: string
+  id: string
+}
+
 /** What a process knows of one show that has subscribers in it. */
 export interface ShowState {
   id: string
@@ -19,7 +24,8 @@ export interface ShowState {
   /** Settled by the first count. */
   exists: Promise<boolean>
   settle: (exists: boolean | Error) => void
-  latest?: string
+  /** The last counts sent, and their event id: when they were taken (see readTime). */
+  latest?: Counted
   /** When the last count started: the moment its numbers are from. */
   countedAt: number
   /**
@@ -46,11 +52,11 @@ export function newShowState (id: string): ShowState {
   return { id, members: new Set(), exists, settle, countedAt: -Infinity, sentAt: -Infinity, counting: false, stale: true }
 }
 
-/** Sends `json` to a member whose last counts differ. */
-export function deliver (member: Member, json: string): void {
+/** Sends the counts to a member whose last counts differ. */
+export function deliver (member: Member, { json, id }: Counted): void {
   if (member.last === json) return
   member.last = json
-  member.subscriber.availability(json)
+  member.subscriber.availability(json, id)
 }
 
 export function stopTimers (state: ShowState): void {

@@ -73,6 +73,33 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
     }
   }, async (request) => await engine.confirm(request.params.id))
 
+  app.post('/bookings/:id/extend', {
+    schema: {
+      operationId: 'extendBooking',
+      tags: ['bookings'],
+      security: [],
+      summary: 'More time to pay: the hold ends HOLD_WINDOW_SECONDS from now, never later than MAX_HOLD_SECONDS after it was placed',
+      description: `Moves \`hold_expires_at\` to HOLD_WINDOW_SECONDS (${defaultEngineSettings.holdSeconds} by default) from now, capped at \`created_at\` + ` +
+        `MAX_HOLD_SECONDS (${defaultEngineSettings.maxHoldSeconds} by default); the seats stay held until then. Decided like a confirm: ` +
+        'with the clock read once the booking and its seats are locked, so an extension and the hold\'s end never both win. ' +
+        'Once the hold ends at the cap, `extension_limit` says so and gives the cap.',
+      params: IdParams,
+      body: Type.Ref(EmptyRequest),
+      response: {
+        200: jsonResponse(Type.Ref(Booking), 'The PENDING booking with its later `hold_expires_at`'),
+        ...bodyProblems,
+        404: bookingNotFound,
+        409: problemResponse({
+          hold_expired: 'the hold ended first',
+          booking_confirmed: 'it is confirmed: nothing is held any more',
+          booking_cancelled: 'it was cancelled',
+          extension_limit: 'the hold already ends at the latest time allowed (`max_hold_expires_at`)'
+        }),
+        ...databaseProblems
+      }
+    }
+  }, async (request) => await engine.extend(request.params.id))
+
   app.post('/bookings/:id/cancel', {
     schema: {
       operationId: 'cancelBooking',

@@ -16,6 +16,7 @@ export interface TestAppOptions {
   /** Reuse this database instead of making a fresh one (a second instance, say). */
   url?: string
   holdSeconds?: number
+  maxHoldSeconds?: number
   maxSeatsPerBooking?: number
   maxSeatsPerShow?: number
   poolMax?: number
@@ -47,6 +48,7 @@ export async function testApp (t: Test, options: TestAppOptions = {}): Promise<T
     adminToken,
     engine: {
       holdSeconds: options.holdSeconds ?? defaultEngineSettings.holdSeconds,
+      maxHoldSeconds: options.maxHoldSeconds ?? defaultEngineSettings.maxHoldSeconds,
       maxSeatsPerBooking: options.maxSeatsPerBooking ?? defaultEngineSettings.maxSeatsPerBooking,
       maxSeatsPerShow: options.maxSeatsPerShow ?? defaultEngineSettings.maxSeatsPerShow
     },

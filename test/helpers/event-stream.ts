@@ -1,19 +1,25 @@
 import type { Readable } from 'node:stream'
 import type { Availability } from '../../api/index.ts'
 
-export interface Received {
+export interface Received<Data = Availability> {
   at: number
+  id?: string
   event?: string
-  data?: Availability
+  data?: Data
   comment?: string
 }
 
-/** Parses a text/event-stream as it arrives; `waitFor` resolves with the first item that matches. */
-export class EventReader {
-  readonly items: Received[] = []
-  #waiters: Array<{ match: (item: Received) => boolean, resolve: (item: Received) => void }> = []
+/**
+ * Parses a text/event-stream as it arrives; `waitFor` resolves with the first item that matches,
+ * `ended` when the stream ends (with performance.now() then).
+ */
+export class EventReader<Data = Availability> {
+  readonly items: Array<Received<Data>> = []
+  readonly ended: Promise<number>
+  #waiters: Array<{ match: (item: Received<Data>) => boolean, resolve: (item: Received<Data>) => void }> = []
 
   constructor (stream: Readable) {
+    this.ended = new Promise((resolve) => { stream.on('end', () => { resolve(performance.now()) }) })
     stream.setEncoding('utf8')
     let buffer = ''
     stream.on('data', (chunk: string) => {
@@ -26,11 +32,11 @@ export class EventReader {
     stream.on('error', () => {})
   }
 
-  get availabilities (): Received[] {
+  get availabilities (): Array<Received<Data>> {
     return this.items.filter((item) => item.event === 'availability')
   }
 
-  async waitFor (match: (item: Received) => boolean, timeoutMs = 5_000): Promise<Received> {
+  async waitFor (match: (item: Received<Data>) => boolean, timeoutMs = 5_000): Promise<Received<Data>> {
     const found = this.items.find(match)
     if (found !== undefined) return found
     return await new Promise((resolve, reject) => {
@@ -40,11 +46,12 @@ export class EventReader {
   }
 
   #add (frame: string): void {
-    const item: Received = { at: performance.now() }
+    const item: Received<Data> = { at: performance.now() }
     for (const line of frame.split('\n')) {
       if (line.startsWith(':')) item.comment = line.slice(1).trim()
+      else if (line.startsWith('id: ')) item.id = line.slice(4)
       else if (line.startsWith('event: ')) item.event = line.slice(7)
-      else if (line.startsWith('data: ')) item.data = JSON.parse(line.slice(6)) as Availability
+      else if (line.startsWith('data: ')) item.data = JSON.parse(line.slice(6)) as Data
     }
     this.items.push(item)
     this.#waiters = this.#waiters.filter((waiter) => {

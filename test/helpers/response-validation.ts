@@ -9,14 +9,30 @@ interface DocumentedResponse {
   content?: Record<string, { schema: object }>
 }
 
+function componentsAjv (): Ajv {
+  const ajv = addFormats.default(new Ajv({ allErrors: true, strict: false }))
+  for (const schema of components) ajv.addSchema(schema)
+  return ajv
+}
+
+/**
+ * A check of values against one named component of the document (`Booking`), for what no route's
+ * response schema covers, such as the data of events: the errors as text, or undefined.
+ */
+export function componentCheck (id: string): (value: unknown) => string | undefined {
+  const ajv = componentsAjv()
+  const validate = ajv.getSchema(id)
+  if (validate === undefined) throw new Error(`no component ${id}`)
+  return (value) => validate(value) ? undefined : ajv.errorsText(validate.errors)
+}
+
 /**
  * Checks every response the app sends against the schema its route documents for that status and
  * content type, so the OpenAPI document cannot drift from what the server does. Routes without a
  * schema (Swagger UI's static files, unknown routes) are not checked.
  */
 export function validateResponses (app: FastifyInstance, report: (problem: string) => void): void {
-  const ajv = addFormats.default(new Ajv({ allErrors: true, strict: false }))
-  for (const schema of components) ajv.addSchema(schema)
+  const ajv = componentsAjv()
   const compiled = new Map<object, ValidateFunction>()
 
   app.addHook('onSend', async (request, reply, payload) => {

@@ -1,19 +1,22 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { BookingSubscriber } from '../events/booking-watch.ts'
 import type { ShowSubscriber } from '../events/show-state.ts'
 
 export const eventStreamType = 'text/event-stream'
 
 /**
- * One Server-Sent Events response of live availability. Each event carries the whole counts, so
- * whatever is not yet written (before `open`, or while the client reads slower than the counts
- * change) is simply replaced by the newer counts: a slow client costs one pending string, never a
- * growing buffer.
+ * One Server-Sent Events response of live events: a show's availability or a booking. Each event
+ * carries the whole state, so whatever is not yet written (before `open`, or while the client
+ * reads slower than the state changes) is simply replaced by the newer state: a slow client costs
+ * one pending string, never a growing buffer. A final event is written, then the stream ends.
  */
-export class AvailabilityStream implements ShowSubscriber {
+export class EventStream implements ShowSubscriber, BookingSubscriber {
   readonly #response: ServerResponse
   #opened = false
   #blocked = false
   #ended = false
+  /** The pending event is the last: end once it is written. */
+  #last = false
   #pending: string | undefined
 
   constructor (response: ServerResponse) {
@@ -42,10 +45,12 @@ export class AvailabilityStream implements ShowSubscriber {
     else this.#write(pending)
   }
 
-  availability (json: string): void {
-    const event = `event: availability\ndata: ${json}\n\n`
-    if (!this.#opened || this.#blocked) this.#pending = event
-    else this.#write(event)
+  availability (json: string, id: string): void {
+    this.#send(`id: ${id}\nevent: availability\ndata: ${json}\n\n`, false)
+  }
+
+  booking (json: string, id: string, final: boolean): void {
+    this.#send(`id: ${id}\nevent: booking\ndata: ${json}\n\n`, final)
   }
 
   keepAlive (): void {
@@ -63,15 +68,28 @@ export class AvailabilityStream implements ShowSubscriber {
     if (this.#opened && !this.#response.destroyed) this.#response.end()
   }
 
+  #send (event: string, last: boolean): void {
+    if (this.#ended || this.#last) return
+    this.#pending = event
+    this.#last = last
+    if (this.#opened && !this.#blocked) this.#write(this.#takePending() ?? '')
+  }
+
   #takePending (): string | undefined {
     const pending = this.#pending
     this.#pending = undefined
     return pending
   }
 
+  /** Writes `chunk`; once the last event is written, ends (Node sends what is buffered first). */
   #write (chunk: string): void {
     if (this.#ended || this.#response.destroyed) return
-    if (this.#response.write(chunk)) return
+    const flowing = this.#response.write(chunk)
+    if (this.#last && this.#pending === undefined) {
+      this.end()
+      return
+    }
+    if (flowing) return
     this.#blocked = true
     this.#response.once('drain', () => {
       this.#blocked = false
