@@ -28,37 +28,104 @@ const migrationsDigest = createHash('sha256')
   .digest('hex').slice(0, 12)
 const templateName = `booking_template_${migrationsDigest}`
 
-/** Migrates a template database once per server (several test files may race to do it). */
+/**
+ * The servers a test database lives on: the one of `adminUrl`, and on a Citus coordinator (its
+ * maintenance database has the citus extension and workers), every worker as well.
+ */
+async function databaseNodes (adminUrl: string): Promise<{ coordinator?: { host: string, port: number }, nodes: string[] }> {
+  const citus = await withClient(adminUrl, async (client) => {
+    const { rowCount } = await client.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
+    if (rowCount === 0) return []
+    const { rows } = await client.query<{ host: string, port: number, worker: boolean }>(
+      "SELECT nodename AS host, nodeport AS port, groupid <> 0 AS worker FROM pg_dist_node WHERE noderole = 'primary' ORDER BY groupid")
+    return rows
+  })
+  const workers = citus.filter((node) => node.worker)
+  if (workers.length === 0) return { nodes: [adminUrl] }
+  const onNode = ({ host, port }: { host: string, port: number }): string => {
+    const url = new URL(adminUrl)
+    url.hostname = host
+    url.port = String(port)
+    return url.toString()
+  }
+  const coordinator = citus.find((node) => !node.worker) ?? { host: new URL(adminUrl).hostname, port: Number(new URL(adminUrl).port || 5432) }
+  return { coordinator, nodes: [adminUrl, ...workers.map(onNode)] }
+}
+
+let nodesOfServer: ReturnType<typeof databaseNodes> | undefined
+const serverNodes = async (adminUrl: string) => await (nodesOfServer ??= databaseNodes(adminUrl))
+
+const onEachNode = async (nodes: string[], run: (client: pg.Client) => Promise<unknown>): Promise<void> => {
+  await Promise.all(nodes.map(async (url) => await withClient(url, run)))
+}
+
+/**
+ * Makes database `name` a Citus cluster of its own: the extension on every node, the workers
+ * joined on the coordinator (the first of `nodes`).
+ */
+async function makeCitusDatabase (nodes: string[], coordinator: { host: string, port: number }, name: string): Promise<void> {
+  await onEachNode(nodes, async (client) => await client.query(`CREATE DATABASE ${name}`))
+  await onEachNode(nodes.map((url) => withDatabaseName(url, name)), async (client) => await client.query('CREATE EXTENSION citus'))
+  await withClient(withDatabaseName(nodes[0]!, name), async (client) => {
+    await client.query('SELECT citus_set_coordinator_host($1, $2)', [coordinator.host, coordinator.port])
+    for (const worker of nodes.slice(1)) {
+      const { hostname, port } = new URL(worker)
+      await client.query('SELECT citus_add_node($1, $2)', [hostname, Number(port)])
+    }
+  })
+}
+
+/**
+ * Migrates a template database once per server (several test files may race to do it). On Citus,
+ * a copy of the coordinator's database does not carry its shards, so every node gets a template
+ * of the same name (its part of the one migrated cluster) and test databases are copied on every
+ * node at once. A template takes no connections, so that Citus's own sessions stay out of it.
+ */
 async function ensureTemplate (adminUrl: string): Promise<void> {
+  const { coordinator, nodes } = await serverNodes(adminUrl)
   await withClient(adminUrl, async (client) => {
     await client.query('SELECT pg_advisory_lock(727274)')
     try {
       const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [templateName])
       if (rowCount !== 0) return
       const building = `${templateName}_building`
-      await client.query(`DROP DATABASE IF EXISTS ${building}`)
-      await client.query(`CREATE DATABASE ${building}`)
+      await onEachNode(nodes, async (node) => await node.query(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`))
+      if (coordinator === undefined) await client.query(`CREATE DATABASE ${building}`)
+      else await makeCitusDatabase(nodes, coordinator, building)
       await dbmate(withDatabaseName(adminUrl, building), ['up'])
-      await client.query(`ALTER DATABASE ${building} RENAME TO ${templateName}`)
+      await onEachNode(nodes, async (node) => {
+        await node.query(`ALTER DATABASE ${building} ALLOW_CONNECTIONS false`)
+        await node.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [building])
+        await node.query(`ALTER DATABASE ${building} RENAME TO ${templateName}`)
+      })
     } finally {
       await client.query('SELECT pg_advisory_unlock(727274)')
     }
   })
 }
 
-/** A new database of this test's own, dropped when the file ends; migrated unless `migrated` is false. */
+/**
+ * A new database of this test's own, dropped when the file ends; migrated unless `migrated` is
+ * false. On Citus, a migrated database is distributed over the server's workers.
+ */
 export async function freshDatabaseUrl ({ migrated = true } = {}): Promise<string> {
   const adminUrl = await serverUrl()
   const name = `test_${randomBytes(6).toString('hex')}`
+  const nodes = migrated ? (await serverNodes(adminUrl)).nodes : [adminUrl]
   if (migrated) await ensureTemplate(adminUrl)
-  await withClient(adminUrl, async (client) => {
+  await onEachNode(nodes, async (client) => {
     await client.query(migrated ? `CREATE DATABASE ${name} TEMPLATE ${templateName}` : `CREATE DATABASE ${name}`)
   })
   // Dropped when the whole file is done, after every test's own teardown has closed its pools.
   tap.teardown(async () => {
-    await dropDatabase(adminUrl, name)
+    await Promise.all(nodes.map(async (url) => await dropDatabase(url, name)))
   })
   return withDatabaseName(adminUrl, name)
+}
+
+/** Whether the test server is a Citus coordinator with workers. */
+export async function onCitus (): Promise<boolean> {
+  return (await serverNodes(await serverUrl())).coordinator !== undefined
 }
 
 /** A Kysely instance on a fresh migrated database, destroyed when the test ends. */
