@@ -4,11 +4,11 @@ import type { Database } from '../db/database.ts'
 import { jsonRows } from '../db/json-rows.ts'
 import type { DB } from '../db/types.ts'
 import { createBatchQueue, type BatchQueue } from './batch-queue.ts'
+import { showOfBooking } from './booking-shows.ts'
 import { decodeCursor, defaultPageSize, toPage } from './cursor.ts'
 import { retryOnDeadlock } from './deadlocks.ts'
 import { EngineError } from './errors.ts'
 import { getShow } from './shows.ts'
-import { isUuid } from './uuid.ts'
 
 /** A bookings row with its seat labels, as every booking statement returns it. */
 export interface BookingRow {
@@ -30,11 +30,14 @@ export interface BookingRow {
 export const effectiveStatus = sql<BookingStatus>`
   CASE WHEN b.status = 'PENDING' AND b.hold_expires_at <= now() THEN 'EXPIRED' ELSE b.status END`
 
-/** Labels of a booking's seats in seat order; `b` is the booking. */
-export const seatLabels = sql<string[]>`
+/**
+ * Labels of a booking's seats in seat order; `b` is the booking, of show `showId` (named, so that
+ * on a database distributed by show the subquery is known to be on the show's node).
+ */
+const seatLabels = (showId: string) => sql<string[]>`
   (SELECT coalesce(array_agg(s.label ORDER BY s.seat_no), '{}')
    FROM booking_seats bs JOIN seats s ON s.show_id = bs.show_id AND s.seat_no = bs.seat_no
-   WHERE bs.booking_id = b.id)`
+   WHERE bs.booking_id = b.id AND bs.show_id = ${showId} AND s.show_id = ${showId})`
 
 export function toBooking (row: BookingRow): Booking {
   return {
@@ -50,11 +53,12 @@ export function toBooking (row: BookingRow): Booking {
   }
 }
 
-function selectBookings (db: Database) {
+/** The bookings of show `showId`, as readers see them. */
+function selectBookings (db: Database, showId: string) {
   return db.selectFrom('bookings as b').select([
-    'b.id', 'b.show_id', effectiveStatus.as('status'), 'b.quantity', seatLabels.as('seats'),
+    'b.id', 'b.show_id', effectiveStatus.as('status'), 'b.quantity', seatLabels(showId).as('seats'),
     'b.hold_expires_at', 'b.created_at', 'b.confirmed_at', 'b.cancelled_at'
-  ])
+  ]).where('b.show_id', '=', showId)
 }
 
 function bookingNotFound (id: string): EngineError {
@@ -62,7 +66,8 @@ function bookingNotFound (id: string): EngineError {
 }
 
 export async function getBooking (db: Database, id: string): Promise<Booking> {
-  const row = isUuid(id) ? await selectBookings(db).where('b.id', '=', id).executeTakeFirst() : undefined
+  const showId = await showOfBooking(db, id)
+  const row = showId === undefined ? undefined : await selectBookings(db, showId).where('b.id', '=', id).executeTakeFirst()
   if (row === undefined) throw bookingNotFound(id)
   return toBooking(row)
 }
@@ -82,7 +87,7 @@ function statusFilter (eb: ExpressionBuilder<DB & { b: DB['bookings'] }, 'b'>, s
 export async function listShowBookings (db: Database, showId: string, options: { status?: BookingStatus, limit?: number, cursor?: string }) {
   const show = await getShow(db, showId)
   const after = decodeCursor(options.cursor)
-  let query = selectBookings(db).where('b.show_id', '=', show.id)
+  let query = selectBookings(db, show.id)
   if (options.status !== undefined) {
     const status = options.status
     query = query.where((eb) => statusFilter(eb, status))
@@ -101,9 +106,10 @@ type LiveStatus = 'PENDING' | 'CONFIRMED'
  * end passed while the statement waited for a lock counts as ended, whatever the statement's or
  * transaction's start.
  */
-function lockBookings (db: Database, ids: string[], statuses: LiveStatus[]) {
+function lockBookings (db: Database, showId: string, ids: string[], statuses: LiveStatus[]) {
   return db
     .with('target', (qb) => qb.selectFrom('bookings').selectAll()
+      .where('show_id', '=', showId)
       // Ids as JSON rows, not an array: see jsonRows.
       .where('id', 'in', (eb) => eb.selectFrom(jsonRows(ids.map((id) => ({ id })), { id: 'uuid' })).select('h.id'))
       .orderBy('id')
@@ -112,6 +118,7 @@ function lockBookings (db: Database, ids: string[], statuses: LiveStatus[]) {
       .innerJoin('booking_seats as bs', (join) => join.onRef('bs.booking_id', '=', 'target.id').onRef('bs.show_id', '=', 'target.show_id'))
       .innerJoin('seats', (join) => join.onRef('seats.show_id', '=', 'bs.show_id').onRef('seats.seat_no', '=', 'bs.seat_no'))
       .select(['seats.show_id', 'seats.seat_no', 'seats.booking_id'])
+      .where('seats.show_id', '=', showId)
       .whereRef('seats.booking_id', '=', 'target.id')
       .where('target.status', 'in', statuses)
       .orderBy('seats.show_id')
@@ -136,9 +143,9 @@ type Decision = 'confirm' | 'cancel'
  * booking's row lock and read the clock under it, so no two of them both win. Answers each
  * booking as the statement left it, with its status at the decision's time.
  */
-function decisionStatement (db: Database, ids: string[], decision: Decision) {
+export function decisionStatement (db: Database, showId: string, ids: string[], decision: Decision) {
   const confirm = decision === 'confirm'
-  return lockBookings(db, ids, confirm ? ['PENDING'] : ['PENDING', 'CONFIRMED'])
+  return lockBookings(db, showId, ids, confirm ? ['PENDING'] : ['PENDING', 'CONFIRMED'])
     .with('decidable', (qb) => qb.selectFrom('target')
       .innerJoin('decided', (join) => join.onTrue())
       .leftJoin('seats_held', 'seats_held.booking_id', 'target.id')
@@ -152,6 +159,7 @@ function decisionStatement (db: Database, ids: string[], decision: Decision) {
     // A confirmed seat has no hold end; a cancelled one has no holder either.
     .with('seated', (qb) => qb.updateTable('seats').from(['held', 'decidable'])
       .set(confirm ? { hold_expires_at: null } : { booking_id: null, hold_expires_at: null })
+      .where('seats.show_id', '=', showId)
       .whereRef('seats.show_id', '=', 'held.show_id')
       .whereRef('seats.seat_no', '=', 'held.seat_no')
       .whereRef('held.booking_id', '=', 'decidable.id'))
@@ -159,36 +167,48 @@ function decisionStatement (db: Database, ids: string[], decision: Decision) {
       .set((eb) => confirm
         ? { status: 'CONFIRMED', confirmed_at: eb.ref('decided.at') }
         : { status: 'CANCELLED', cancelled_at: eb.ref('decided.at') })
+      .where('bookings.show_id', '=', showId)
       .whereRef('bookings.id', '=', 'decidable.id')
       .returning(['bookings.id', 'bookings.status', 'bookings.confirmed_at', 'bookings.cancelled_at']))
+    // Each booking's seat labels as a join, not seatLabels' correlated subquery, which Citus does
+    // not run on one node over a CTE.
+    .with('labelled', (qb) => qb.selectFrom('target')
+      .innerJoin('booking_seats as bs', (join) => join.onRef('bs.booking_id', '=', 'target.id').onRef('bs.show_id', '=', 'target.show_id'))
+      .innerJoin('seats as s', (join) => join.onRef('s.show_id', '=', 'bs.show_id').onRef('s.seat_no', '=', 'bs.seat_no'))
+      .where('s.show_id', '=', showId)
+      .select(['target.id', sql<string[]>`array_agg(s.label ORDER BY s.seat_no)`.as('labels')])
+      .groupBy('target.id'))
     .selectFrom('target as b')
     .innerJoin('decided', (join) => join.onTrue())
     .leftJoin('changed', 'changed.id', 'b.id')
+    .leftJoin('labelled', 'labelled.id', 'b.id')
     .select((eb) => [
-      'b.id', 'b.show_id', eb.fn.coalesce('changed.status', statusAtDecision).as('status'), 'b.quantity', seatLabels.as('seats'),
+      'b.id', 'b.show_id', eb.fn.coalesce('changed.status', statusAtDecision).as('status'), 'b.quantity',
+      eb.fn.coalesce('labelled.labels', sql<string[]>`'{}'`).as('seats'),
       'b.hold_expires_at', 'b.created_at',
       eb.fn.coalesce('changed.confirmed_at', 'b.confirmed_at').as('confirmed_at'),
       eb.fn.coalesce('changed.cancelled_at', 'b.cancelled_at').as('cancelled_at')
     ])
 }
 
-/** Each booking after `decision`, in the order of `ids`: undefined where there is no such booking. */
-async function decideBookings (db: Database, ids: string[], decision: Decision): Promise<Array<Booking | undefined>> {
-  const rows = await retryOnDeadlock(async () => await decisionStatement(db, ids, decision).execute())
+/** Each booking of show `showId` after `decision`, in the order of `ids`: undefined where the show has no such booking. */
+async function decideBookings (db: Database, showId: string, ids: string[], decision: Decision): Promise<Array<Booking | undefined>> {
+  const rows = await retryOnDeadlock(async () => await decisionStatement(db, showId, ids, decision).execute())
   const byId = new Map(rows.map((row) => [row.id, toBooking(row)]))
   return ids.map((id) => byId.get(id))
 }
 
-/** Confirms go in batches: one queue for all of them, since a booking's id does not tell its show. */
+/** Confirms go in batches by show: each batch is one statement on its show's bookings and seats. */
 export type ConfirmBatches = BatchQueue<string, Booking | undefined>
 
 export const createConfirmBatches = (db: Database): ConfirmBatches =>
-  createBatchQueue(async (_, ids: string[]) => await decideBookings(db, ids, 'confirm'))
+  createBatchQueue(async (showId, ids: string[]) => await decideBookings(db, showId, ids, 'confirm'))
 
-/** Confirms a PENDING booking whose hold has not ended, in the next batch of confirms. */
-export async function confirmBooking (confirms: ConfirmBatches, id: string): Promise<Booking> {
-  if (!isUuid(id)) throw bookingNotFound(id)
-  const booking = await confirms.submit('confirms', id)
+/** Confirms a PENDING booking whose hold has not ended, in the next batch of confirms of its show. */
+export async function confirmBooking (db: Database, confirms: ConfirmBatches, id: string): Promise<Booking> {
+  const showId = await showOfBooking(db, id)
+  if (showId === undefined) throw bookingNotFound(id)
+  const booking = await confirms.submit(showId, id)
   if (booking === undefined) throw bookingNotFound(id)
   switch (booking.status) {
     case 'CONFIRMED': return booking
@@ -199,8 +219,9 @@ export async function confirmBooking (confirms: ConfirmBatches, id: string): Pro
 }
 
 export async function cancelBooking (db: Database, id: string): Promise<Booking> {
-  if (!isUuid(id)) throw bookingNotFound(id)
-  const [booking] = await decideBookings(db, [id], 'cancel')
+  const showId = await showOfBooking(db, id)
+  if (showId === undefined) throw bookingNotFound(id)
+  const [booking] = await decideBookings(db, showId, [id], 'cancel')
   if (booking === undefined) throw bookingNotFound(id)
   switch (booking.status) {
     case 'CANCELLED': return booking

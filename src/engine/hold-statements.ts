@@ -1,6 +1,7 @@
 import { expressionBuilder, sql } from 'kysely'
 import type { Database } from '../db/database.ts'
 import type { DB } from '../db/types.ts'
+import { insertIntoAliased } from '../db/aliased-insert.ts'
 import { jsonRows } from '../db/json-rows.ts'
 import { recordOutcomes, type DecidedKey } from './idempotency.ts'
 
@@ -118,7 +119,7 @@ export function pickLabelledSeats (db: Database, showId: string, labels: string[
  * show's node alone (one from a function alone is pulled through the coordinator).
  */
 export function insertBookings (db: Database, showId: string, holds: Array<{ id: string, quantity: number }>, holdSeconds: number) {
-  return db.insertInto('bookings')
+  return insertIntoAliased(db, 'bookings', 'b')
     .columns(['id', 'show_id', 'quantity', 'created_at', 'hold_expires_at'])
     .expression((eb) => eb.selectFrom(['shows', jsonRows(holds.map(({ id, quantity }) => ({ id, quantity })), { id: 'uuid', quantity: 'int' })])
       .where('shows.id', '=', showId)
@@ -156,9 +157,10 @@ export function markSeats (db: Database, showId: string, seats: Array<{ seat_no:
     .from(jsonRows(seats, { seat_no: 'int', booking_id: 'uuid' }))
     .set((eb) => ({
       booking_id: eb.ref('h.booking_id'),
-      hold_expires_at: eb.selectFrom('bookings').select('bookings.hold_expires_at')
-        .where('bookings.show_id', '=', showId)
-        .whereRef('bookings.id', '=', 'h.booking_id')
+      // An alias Citus keeps when it writes the statement for the show's shard.
+      hold_expires_at: eb.selectFrom('bookings as holder').select('holder.hold_expires_at')
+        .where('holder.show_id', '=', showId)
+        .whereRef('holder.id', '=', 'h.booking_id')
     }))
     .where('seats.show_id', '=', showId)
     .whereRef('seats.seat_no', '=', 'h.seat_no')

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Booking } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import type { BatchQueue } from './batch-queue.ts'
+import { recordBookingShows } from './booking-shows.ts'
 import { toBooking } from './bookings.ts'
 import { retryOnDeadlock } from './deadlocks.ts'
 import { EngineError, invalidInput } from './errors.ts'
@@ -62,10 +63,12 @@ export async function placeHold (
   if (batched?.kind === 'granted') return batched.booking
 
   const holdWaiting = async (trx: Database) => await holdWaitingForLocks(trx, request, settings.holdSeconds)
-  if (keyed === undefined) return await holdWaiting(db)
-  // The batch claimed the key: it is this request's to decide.
-  if (batched?.kind === 'not granted') return await decideOnce(db, keyed, holdWaiting)
-  return await runOnce(db, keyed, holdWaiting)
+  const booking = keyed === undefined
+    ? await holdWaiting(db)
+    // The batch claimed the key: it is this request's to decide.
+    : batched?.kind === 'not granted' ? await decideOnce(db, keyed, holdWaiting) : await runOnce(db, keyed, holdWaiting)
+  await recordBookingShows(db, [booking])
+  return booking
 }
 
 /**
@@ -81,7 +84,7 @@ export async function holdBatch (
   holdSeconds: number,
   placing?: (holds: number) => void
 ): Promise<BatchedOutcome[]> {
-  return await inTransaction(db, async (trx) => {
+  const outcomes = await inTransaction(db, async (trx) => {
     const keyed = holds.flatMap((hold) => hold.keyed ?? [])
     const claimed = keyed.length === 0 ? new Set<string>() : await claimKeys(trx, showId, keyed, { skipBusy: true })
     // A key sent twice at once is claimed for its first hold only.
@@ -96,6 +99,8 @@ export async function holdBatch (
       return booking === undefined ? { kind: 'not granted' } : { kind: 'granted', booking }
     })
   })
+  await recordBookingShows(db, outcomes.flatMap((outcome) => outcome.kind === 'granted' ? [outcome.booking] : []))
+  return outcomes
 }
 
 /**

@@ -69,7 +69,7 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
     hold: async (request: HoldRequest, idempotencyKey?: string) =>
       await observed('hold', async () => await placeHold(db, holdBatches, settings, request, idempotencyKey)),
     getBooking: async (id: string) => await getBooking(db, id),
-    confirm: async (id: string) => await observed('confirm', async () => await confirmBooking(confirmBatches, id)),
+    confirm: async (id: string) => await observed('confirm', async () => await confirmBooking(db, confirmBatches, id)),
     cancel: async (id: string) => await observed('cancel', async () => await cancelBooking(db, id)),
 
     sweepExpiredHolds: async (batchSize?: number) => {
