@@ -61,7 +61,10 @@ pool.on('connect', (client: pg.PoolClient) => {
     }
   })
 })
-const engine = createBookingEngine(db, { holdSeconds: 1, maxSeatsPerShow: 1000, maxSeatsPerBooking: 10 })
+const settings = { holdSeconds: 120, maxSeatsPerShow: 1000, maxSeatsPerBooking: 10 }
+const engine = createBookingEngine(db, settings)
+/** Holds that lapse at once, for the sweep. */
+const lapsing = createBookingEngine(db, { ...settings, holdSeconds: 1 })
 
 async function showShards (showId: string): Promise<Map<string, number>> {
   const shards = new Map<string, number>()
@@ -112,10 +115,32 @@ t.test('every hot-path operation runs on its show\'s node, in one phase', async 
   await onShowNode(t, 'a confirm', show.id, async () => await engine.confirm(booking.id))
   await onShowNode(t, 'a cancel', show.id, async () => await engine.cancel(booking.id))
 
-  await engine.hold({ showId: other.id, quantity: 2 })
+  await lapsing.hold({ showId: show.id, quantity: 2 })
+  await lapsing.hold({ showId: other.id, quantity: 2 })
   await sleep(1100)
   // Finding the shows with lapsed holds reads every shard, without locks; each show is then swept alone.
   await onShowNode(t, 'the sweep of one show', show.id, async () => {
     t.ok((await engine.sweepExpiredHolds()).expired > 0)
   }, new RegExp(`SELECT DISTINCT|${other.id}`))
+})
+
+// A connection's lock_timeout stays on the coordinator: the worker bounds the waits of the
+// statements Citus sends it by its own setting (make citus-start sets the role's; operations.md).
+t.test('a hold waiting on a worker for a locked seat gives up after the worker\'s lock_timeout, as on one server', async (t) => {
+  const show = await engine.createShow({ name: 'Locks', start_time: inAnHour(), total_seats: 10 })
+  const { rows: [shard] } = await pool.query<{ shard_name: string, nodename: string, nodeport: number }>(
+    'SELECT shard_name, nodename, nodeport FROM citus_shards WHERE table_name = $1::regclass AND shardid = get_shard_id_for_distribution_column($1::regclass, $2::text)',
+    ['seats', show.id])
+  const worker = new URL(url)
+  worker.hostname = shard!.nodename
+  worker.port = String(shard!.nodeport)
+  const blocker = new pg.Client({ connectionString: worker.toString() })
+  await blocker.connect()
+  t.teardown(async () => { await blocker.end() })
+  await blocker.query('BEGIN')
+  await blocker.query(`SELECT 1 FROM ${shard!.shard_name} WHERE show_id = $1 AND seat_no = 1 FOR UPDATE`, [show.id])
+  const started = Date.now()
+  await t.rejects(engine.hold({ showId: show.id, labels: ['1'] }), { code: '55P03' }, 'lock_not_available, which the service answers with a 503')
+  t.ok(Date.now() - started < 10_000, 'well before the statement timeout')
+  await blocker.query('ROLLBACK')
 })
