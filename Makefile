@@ -13,7 +13,7 @@ TSX := node --import tsx
 SERVER_NODE_FLAGS := --max-semi-space-size=4 --max-old-space-size=512
 DBMATE := npx dbmate --migrations-dir db/migrations
 
-.PHONY: help install build start-prod migrate-prod start test migrate rollback status new-migration codegen openapi client lint-openapi generate check-generated typecheck bench explain-hold citus-start citus-stop clean
+.PHONY: help install build start-prod migrate-prod start test migrate rollback status new-migration codegen openapi client lint-openapi generate check-generated typecheck bench explain-hold citus-start citus-stop bench-citus clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-16s %s\n", $$1, $$2 }'
@@ -96,6 +96,10 @@ citus-start: ## Start a local Citus cluster (coordinator + 2 workers); prints it
 
 citus-stop: ## Stop the local Citus cluster (its data stays in .citus/)
 	scripts/citus-cluster.sh stop
+
+# The bench on the local Citus cluster: every bench database is distributed over its workers.
+bench-citus: citus-start ## make bench with its databases on the local Citus cluster (BENCH_PHASES etc. as for bench)
+	TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$${CITUS_PORT:-9700}/postgres $(MAKE) bench
 
 clean: ## Remove the embedded database, the Citus cluster's data, the build and test output (not node_modules)
 	scripts/citus-cluster.sh stop

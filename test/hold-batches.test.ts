@@ -7,7 +7,7 @@ import { createBatchQueue } from '../src/engine/batch-queue.ts'
 import { holdBatch, type BatchedHold, type BatchedOutcome } from '../src/engine/holds.ts'
 import { createBookingEngine } from '../src/engine/index.ts'
 import { admin, createShow, hold, sleep, testApp } from './helpers/app.ts'
-import { keepBookingsOut } from './helpers/database.ts'
+import { keepBookingsOut, onCitus } from './helpers/database.ts'
 import { invariantViolations } from './helpers/invariants.ts'
 
 /** A pool of its own, behind a session that keeps new bookings out until `release`, so its first hold statement waits. */
@@ -176,9 +176,11 @@ t.test('a batch never waits for another transaction deciding one of its keys, so
   const key = { 'idempotency-key': 'decided-elsewhere-0001' }
   const first = hold(app, { show_id: show.id, seats: ['1'] }, key)
   // Asked outside the blocker's transaction, which would see one snapshot of the activity; other
-  // test files share the server.
+  // test files share the server. On Citus the hold waits on the seat's worker, which Citus's view
+  // of every node's activity shows.
+  const activity = sql.table(await onCitus() ? 'citus_stat_activity' : 'pg_stat_activity')
   const waiting = async (): Promise<boolean> => (await sql`
-    SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`.execute(db)).rows.length > 0
+    SELECT 1 FROM ${activity} WHERE datname = current_database() AND wait_event_type = 'Lock'`.execute(db)).rows.length > 0
   while (!await waiting()) await sleep(20)
   // The same key with another body, and a plain hold, both for the show's next batch.
   const started = performance.now()
@@ -209,7 +211,7 @@ t.test('confirms that arrive while one of their show runs go together in the nex
   await blocker.connect()
   t.teardown(async () => { await blocker.end() })
   await blocker.query('BEGIN')
-  await blocker.query('SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE', [holds[0]!.id])
+  await blocker.query('SELECT 1 FROM bookings WHERE show_id = $1 AND id = $2 FOR UPDATE', [holds[0]!.show_id, holds[0]!.id])
   const first = app.inject({ method: 'POST', url: `/bookings/${holds[0]!.id}/confirm` })
   await sleep(100)
   const rest = [...holds.slice(1), cancelled].map(async (booking) => await app.inject({ method: 'POST', url: `/bookings/${booking.id}/confirm` }))

@@ -59,7 +59,7 @@ export function pickSeats (db: Database, showId: string, count: number, lockWait
   const wait = lockWait === 'wait'
   return db
     .with('free', (qb) => qb.selectFrom('seats')
-      .select((eb) => ['seats.seat_no', 'seats.label', eb.lit(false).$castTo<boolean>().as('lapsed')])
+      .select((eb) => ['seats.seat_no', 'seats.label', eb.lit(false).$castTo<boolean>().as('lapsed'), statementTime.as('searched_at')])
       .where('seats.show_id', '=', showId)
       .where('seats.booking_id', 'is', null)
       .where(showIsOpen(showId))
@@ -82,11 +82,11 @@ export function pickSeats (db: Database, showId: string, count: number, lockWait
           .on('s.show_id', '=', showId)
           .onRef('s.hold_expires_at', '=', 'oldest.hold_expires_at')
           .onRef('s.seat_no', '=', 'oldest.seat_no'))
-        .select((eb) => ['s.seat_no', 's.label', eb.lit(true).$castTo<boolean>().as('lapsed')])
+        .select((eb) => ['s.seat_no', 's.label', eb.lit(true).$castTo<boolean>().as('lapsed'), statementTime.as('searched_at')])
         .orderBy('s.seat_no')
         .$if(skipLocked, (qb) => qb.forUpdate('s').skipLocked())
       : qb.selectFrom('seats as s')
-        .select((eb) => ['s.seat_no', 's.label', eb.lit(true).$castTo<boolean>().as('lapsed')])
+        .select((eb) => ['s.seat_no', 's.label', eb.lit(true).$castTo<boolean>().as('lapsed'), statementTime.as('searched_at')])
         .where('s.show_id', '=', showId)
         .where((eb) => eb('s.hold_expires_at', '<=', statementTime))
         .where(showIsOpen(showId))
@@ -103,7 +103,8 @@ export function pickLabelledSeats (db: Database, showId: string, labels: string[
   return db.selectFrom('seats')
     .select((eb) => [
       'seats.seat_no', 'seats.label',
-      eb.or([eb('seats.booking_id', 'is', null), eb('seats.hold_expires_at', '<=', statementTime)]).$castTo<boolean>().as('free')
+      eb.or([eb('seats.booking_id', 'is', null), eb('seats.hold_expires_at', '<=', statementTime)]).$castTo<boolean>().as('free'),
+      statementTime.as('searched_at')
     ])
     .where('seats.show_id', '=', showId)
     .where('seats.label', '=', (eb) => eb.fn.any(eb.val(labels)))
@@ -113,12 +114,15 @@ export function pickLabelledSeats (db: Database, showId: string, labels: string[
 }
 
 /**
- * New bookings, one a hold, held until `holdSeconds` from now; answers them as written, in no set
- * order. The show id comes from the show's row, not a parameter: an INSERT ... SELECT that reads
- * its distributed table by the show's id is one that a database distributed by show runs on that
- * show's node alone (one from a function alone is pulled through the coordinator).
+ * New bookings, one a hold, made at `searchedAt` (the clock of the search that found their seats)
+ * and held for `holdSeconds` from then; answers them as written, in no set order. The time comes
+ * from the search, which a database distributed by show runs on the show's node, so that a hold's
+ * end is set by the clock that later decides it has ended (Citus would read an INSERT's own clock
+ * on the coordinator). The show id comes from the show's row, not a parameter: an INSERT ... SELECT
+ * that reads its distributed table by the show's id is one that a database distributed by show
+ * runs on that show's node alone (one from a function alone is pulled through the coordinator).
  */
-export function insertBookings (db: Database, showId: string, holds: Array<{ id: string, quantity: number }>, holdSeconds: number) {
+export function insertBookings (db: Database, showId: string, holds: Array<{ id: string, quantity: number }>, searchedAt: Date, holdSeconds: number) {
   return insertIntoAliased(db, 'bookings', 'b')
     .columns(['id', 'show_id', 'quantity', 'created_at', 'hold_expires_at'])
     .expression((eb) => eb.selectFrom(['shows', jsonRows(holds.map(({ id, quantity }) => ({ id, quantity })), { id: 'uuid', quantity: 'int' })])
@@ -127,9 +131,9 @@ export function insertBookings (db: Database, showId: string, holds: Array<{ id:
         'h.id',
         'shows.id as show_id',
         'h.quantity',
-        statementTime.as('created_at'),
+        eb.cast<Date>(eb.val(searchedAt), 'timestamptz').as('created_at'),
         // Interval arithmetic has no form in the builder.
-        sql<Date>`statement_timestamp() + make_interval(secs => ${holdSeconds})`.as('hold_expires_at')
+        sql<Date>`${searchedAt}::timestamptz + make_interval(secs => ${holdSeconds})`.as('hold_expires_at')
       ]))
     .returningAll()
 }

@@ -119,7 +119,7 @@ async function holdFound (
   const found = await pickSeats(trx, showId, quantities.reduce((sum, quantity) => sum + quantity, 0), lockWait).execute()
   const assignment = assignSeats(quantities, found)
   const grants = assignment.seats.flatMap((seats, index) => seats === undefined ? [] : [{ index, seats, keyed: holds[index]!.keyed }])
-  const bookings = await writeHolds(trx, showId, grants, assignment.released, holdSeconds)
+  const bookings = await writeHolds(trx, showId, grants, assignment.released, found[0]?.searched_at, holdSeconds)
   const byHold = new Map(grants.map((grant, i) => [grant.index, bookings[i]]))
   return { bookings: holds.map((_, index) => byHold.get(index)), found: assignment.picked }
 }
@@ -132,13 +132,16 @@ interface Grant {
 /**
  * Writes the granted holds: their bookings, their seat lists, and the seats' new holders (with the
  * lapsed seats to release), in the order the foreign keys need; records the outcomes of the keyed
- * ones in the same transaction. Returns the bookings in the grants' order.
+ * ones in the same transaction. The holds start at `searchedAt`, the clock of the search that found
+ * their seats (undefined when it found none, and then there are no grants). Returns the bookings
+ * in the grants' order.
  */
-async function writeHolds (trx: Database, showId: string, grants: Grant[], released: number[], holdSeconds: number): Promise<Booking[]> {
+async function writeHolds (trx: Database, showId: string, grants: Grant[], released: number[], searchedAt: Date | undefined, holdSeconds: number): Promise<Booking[]> {
   const holds = grants.map((grant) => ({ id: randomUUID(), quantity: grant.seats.length, seats: grant.seats, keyed: grant.keyed }))
   let bookings: Booking[] = []
   if (holds.length > 0) {
-    const rows = await insertBookings(trx, showId, holds, holdSeconds).execute()
+    if (searchedAt === undefined) throw new Error('holds were granted seats that no search found')
+    const rows = await insertBookings(trx, showId, holds, searchedAt, holdSeconds).execute()
     const byId = new Map(rows.map((row) => [row.id, row]))
     bookings = holds.map((hold) => toBooking({ ...byId.get(hold.id)!, seats: hold.seats.map((seat) => seat.label) }))
     await listBookingSeats(trx, showId, holds.flatMap((hold) => hold.seats.map((seat) => ({ booking_id: hold.id, seat_no: seat.seat_no })))).execute()
@@ -161,8 +164,11 @@ async function holdWaitingForLocks (db: Database, request: HoldRequest, holdSeco
   const { showId } = request
   if ('labels' in request) {
     const assigned = await inTransaction(db, async (trx) => {
-      const assigned = assignLabels(request.labels, await pickLabelledSeats(trx, showId, request.labels).execute())
-      return 'seats' in assigned ? { booking: (await writeHolds(trx, showId, [{ seats: assigned.seats }], [], holdSeconds))[0]! } : assigned
+      const found = await pickLabelledSeats(trx, showId, request.labels).execute()
+      const assigned = assignLabels(request.labels, found)
+      return 'seats' in assigned
+        ? { booking: (await writeHolds(trx, showId, [{ seats: assigned.seats }], [], found[0]?.searched_at, holdSeconds))[0]! }
+        : assigned
     })
     if ('booking' in assigned) return assigned.booking
     throw await whyShowClosed(db, showId) ??

@@ -3,8 +3,9 @@ import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import tap, { type Test } from 'tap'
-import { createDatabase, dropDatabase, withClient, withDatabaseName, type Database } from '../../src/db/database.ts'
+import { createDatabase, withClient, withDatabaseName, type Database } from '../../src/db/database.ts'
 import { dbmate, migrationsDir } from '../../src/db/migrations.ts'
+import { createServerDatabase, dropServerDatabase, onEachNode, serverNodes, type ServerNodes } from '../../scripts/cluster-databases.ts'
 import { startTestServer, type TestServer } from '../../scripts/postgres-server.ts'
 
 let ownServer: Promise<TestServer> | undefined
@@ -28,52 +29,8 @@ const migrationsDigest = createHash('sha256')
   .digest('hex').slice(0, 12)
 const templateName = `booking_template_${migrationsDigest}`
 
-/**
- * The servers a test database lives on: the one of `adminUrl`, and on a Citus coordinator (its
- * maintenance database has the citus extension and workers), every worker as well.
- */
-async function databaseNodes (adminUrl: string): Promise<{ coordinator?: { host: string, port: number }, nodes: string[] }> {
-  const citus = await withClient(adminUrl, async (client) => {
-    const { rowCount } = await client.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
-    if (rowCount === 0) return []
-    const { rows } = await client.query<{ host: string, port: number, worker: boolean }>(
-      "SELECT nodename AS host, nodeport AS port, groupid <> 0 AS worker FROM pg_dist_node WHERE noderole = 'primary' ORDER BY groupid")
-    return rows
-  })
-  const workers = citus.filter((node) => node.worker)
-  if (workers.length === 0) return { nodes: [adminUrl] }
-  const onNode = ({ host, port }: { host: string, port: number }): string => {
-    const url = new URL(adminUrl)
-    url.hostname = host
-    url.port = String(port)
-    return url.toString()
-  }
-  const coordinator = citus.find((node) => !node.worker) ?? { host: new URL(adminUrl).hostname, port: Number(new URL(adminUrl).port || 5432) }
-  return { coordinator, nodes: [adminUrl, ...workers.map(onNode)] }
-}
-
-let nodesOfServer: ReturnType<typeof databaseNodes> | undefined
-const serverNodes = async (adminUrl: string) => await (nodesOfServer ??= databaseNodes(adminUrl))
-
-const onEachNode = async (nodes: string[], run: (client: pg.Client) => Promise<unknown>): Promise<void> => {
-  await Promise.all(nodes.map(async (url) => await withClient(url, run)))
-}
-
-/**
- * Makes database `name` a Citus cluster of its own: the extension on every node, the workers
- * joined on the coordinator (the first of `nodes`).
- */
-async function makeCitusDatabase (nodes: string[], coordinator: { host: string, port: number }, name: string): Promise<void> {
-  await onEachNode(nodes, async (client) => await client.query(`CREATE DATABASE ${name}`))
-  await onEachNode(nodes.map((url) => withDatabaseName(url, name)), async (client) => await client.query('CREATE EXTENSION citus'))
-  await withClient(withDatabaseName(nodes[0]!, name), async (client) => {
-    await client.query('SELECT citus_set_coordinator_host($1, $2)', [coordinator.host, coordinator.port])
-    for (const worker of nodes.slice(1)) {
-      const { hostname, port } = new URL(worker)
-      await client.query('SELECT citus_add_node($1, $2)', [hostname, Number(port)])
-    }
-  })
-}
+let nodesOfServer: Promise<ServerNodes> | undefined
+const nodesOf = async (adminUrl: string) => await (nodesOfServer ??= serverNodes(adminUrl))
 
 /**
  * Migrates a template database once per server (several test files may race to do it). On Citus,
@@ -82,16 +39,16 @@ async function makeCitusDatabase (nodes: string[], coordinator: { host: string, 
  * node at once. A template takes no connections, so that Citus's own sessions stay out of it.
  */
 async function ensureTemplate (adminUrl: string): Promise<void> {
-  const { coordinator, nodes } = await serverNodes(adminUrl)
+  const cluster = await nodesOf(adminUrl)
+  const { nodes } = cluster
   await withClient(adminUrl, async (client) => {
     await client.query('SELECT pg_advisory_lock(727274)')
     try {
       const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [templateName])
       if (rowCount !== 0) return
       const building = `${templateName}_building`
-      await onEachNode(nodes, async (node) => await node.query(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`))
-      if (coordinator === undefined) await client.query(`CREATE DATABASE ${building}`)
-      else await makeCitusDatabase(nodes, coordinator, building)
+      await dropServerDatabase(cluster, building)
+      await createServerDatabase(cluster, building)
       await dbmate(withDatabaseName(adminUrl, building), ['up'])
       await onEachNode(nodes, async (node) => {
         await node.query(`ALTER DATABASE ${building} ALLOW_CONNECTIONS false`)
@@ -111,21 +68,19 @@ async function ensureTemplate (adminUrl: string): Promise<void> {
 export async function freshDatabaseUrl ({ migrated = true } = {}): Promise<string> {
   const adminUrl = await serverUrl()
   const name = `test_${randomBytes(6).toString('hex')}`
-  const nodes = migrated ? (await serverNodes(adminUrl)).nodes : [adminUrl]
+  const cluster = migrated ? await nodesOf(adminUrl) : { nodes: [adminUrl] }
   if (migrated) await ensureTemplate(adminUrl)
-  await onEachNode(nodes, async (client) => {
-    await client.query(migrated ? `CREATE DATABASE ${name} TEMPLATE ${templateName}` : `CREATE DATABASE ${name}`)
-  })
+  await createServerDatabase(cluster, name, migrated ? templateName : undefined)
   // Dropped when the whole file is done, after every test's own teardown has closed its pools.
   tap.teardown(async () => {
-    await Promise.all(nodes.map(async (url) => await dropDatabase(url, name)))
+    await dropServerDatabase(cluster, name)
   })
   return withDatabaseName(adminUrl, name)
 }
 
 /** Whether the test server is a Citus coordinator with workers. */
 export async function onCitus (): Promise<boolean> {
-  return (await serverNodes(await serverUrl())).coordinator !== undefined
+  return (await nodesOf(await serverUrl())).coordinator !== undefined
 }
 
 /** A Kysely instance on a fresh migrated database, destroyed when the test ends. */
