@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Booking } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import type { BatchQueue } from './batch-queue.ts'
-import { recordBookingShows } from './booking-shows.ts'
+import { recordBookingShow, type RouteWrites } from './booking-shows.ts'
 import { toBooking } from './bookings.ts'
 import { retryOnDeadlock } from './deadlocks.ts'
 import { EngineError, invalidInput } from './errors.ts'
@@ -50,6 +50,7 @@ export interface HoldSettings {
 export async function placeHold (
   db: Database,
   batches: BatchQueue<BatchedHold, BatchedOutcome>,
+  routes: RouteWrites,
   settings: HoldSettings,
   request: HoldRequest,
   idempotencyKey?: string
@@ -60,14 +61,14 @@ export async function placeHold (
   const keyed = idempotencyKey === undefined ? undefined : { showId: request.showId, key: idempotencyKey, hash: requestHash(request) }
 
   const batched = 'quantity' in request ? await batches.submit(request.showId, { quantity: request.quantity, keyed }) : undefined
-  if (batched?.kind === 'granted') return batched.booking
-
   const holdWaiting = async (trx: Database) => await holdWaitingForLocks(trx, request, settings.holdSeconds)
-  const booking = keyed === undefined
-    ? await holdWaiting(db)
-    // The batch claimed the key: it is this request's to decide.
-    : batched?.kind === 'not granted' ? await decideOnce(db, keyed, holdWaiting) : await runOnce(db, keyed, holdWaiting)
-  await recordBookingShows(db, [booking])
+  const booking = batched?.kind === 'granted'
+    ? batched.booking
+    : keyed === undefined
+      ? await holdWaiting(db)
+      // The batch claimed the key: it is this request's to decide.
+      : batched?.kind === 'not granted' ? await decideOnce(db, keyed, holdWaiting) : await runOnce(db, keyed, holdWaiting)
+  await recordBookingShow(routes, booking)
   return booking
 }
 
@@ -84,7 +85,7 @@ export async function holdBatch (
   holdSeconds: number,
   placing?: (holds: number) => void
 ): Promise<BatchedOutcome[]> {
-  const outcomes = await inTransaction(db, async (trx) => {
+  return await inTransaction(db, async (trx) => {
     const keyed = holds.flatMap((hold) => hold.keyed ?? [])
     const claimed = keyed.length === 0 ? new Set<string>() : await claimKeys(trx, showId, keyed, { skipBusy: true })
     // A key sent twice at once is claimed for its first hold only.
@@ -99,8 +100,6 @@ export async function holdBatch (
       return booking === undefined ? { kind: 'not granted' } : { kind: 'granted', booking }
     })
   })
-  await recordBookingShows(db, outcomes.flatMap((outcome) => outcome.kind === 'granted' ? [outcome.booking] : []))
-  return outcomes
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Booking, BookingStatus, CreateShowRequest } from '../../api/index.
 import type { Database } from '../db/database.ts'
 import { cancelBooking, confirmBooking, createConfirmBatches, getBooking, listShowBookings } from './bookings.ts'
 import { createBatchQueue } from './batch-queue.ts'
+import { createRouteWrites } from './booking-shows.ts'
 import { EngineError } from './errors.ts'
 import { forgetOldIdempotencyKeys, sweepExpiredHolds, type SweepResult } from './expiry.ts'
 import { holdBatch, placeHold, type BatchedHold, type BatchedOutcome, type HoldRequest } from './holds.ts'
@@ -40,6 +41,7 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
   const holdBatches = createBatchQueue<BatchedHold, BatchedOutcome>(async (showId, holds) =>
     await holdBatch(db, showId, holds, settings.holdSeconds, observer.holdBatchStarted))
   const confirmBatches = createConfirmBatches(db)
+  const routeWrites = createRouteWrites(db)
 
   /** Runs one write, then tells the observer its outcome and, when it changed seats, its show. */
   async function observed (operation: Operation, run: () => Promise<Booking>): Promise<Booking> {
@@ -67,7 +69,7 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
 
     /** Places a hold; with an idempotency key, at most once per key and body. */
     hold: async (request: HoldRequest, idempotencyKey?: string) =>
-      await observed('hold', async () => await placeHold(db, holdBatches, settings, request, idempotencyKey)),
+      await observed('hold', async () => await placeHold(db, holdBatches, routeWrites, settings, request, idempotencyKey)),
     getBooking: async (id: string) => await getBooking(db, id),
     confirm: async (id: string) => await observed('confirm', async () => await confirmBooking(db, confirmBatches, id)),
     cancel: async (id: string) => await observed('cancel', async () => await cancelBooking(db, id)),
