@@ -143,7 +143,7 @@ type Decision = 'confirm' | 'cancel'
  * booking's row lock and read the clock under it, so no two of them both win. Answers each
  * booking as the statement left it, with its status at the decision's time.
  */
-export function decisionStatement (db: Database, showId: string, ids: string[], decision: Decision) {
+function decisionStatement (db: Database, showId: string, ids: string[], decision: Decision) {
   const confirm = decision === 'confirm'
   return lockBookings(db, showId, ids, confirm ? ['PENDING'] : ['PENDING', 'CONFIRMED'])
     .with('decidable', (qb) => qb.selectFrom('target')

@@ -11,7 +11,7 @@ const count = sql<number>`count(*)::int`
  * a booking being confirmed or cancelled (row locked) is left for the next sweep, which
  * will see its outcome. The seats are locked in seat order, as every writer locks them.
  */
-export const sweepBatch = (db: Database, showId: string, batchSize: number) => db
+const sweepBatch = (db: Database, showId: string, batchSize: number) => db
   .with('lapsed', (qb) => qb.selectFrom('bookings').select(['id', 'show_id'])
     .where('show_id', '=', showId)
     .where('status', '=', 'PENDING')

@@ -51,8 +51,8 @@ const keyLock = (showId: string, key: unknown) => sql<bigint>`hashtextextended($
  * others are someone else's, and none when the show does not exist. A key given twice is claimed
  * for its first request only. Keys are claimed in key order, so that two statements claiming the
  * same keys cannot deadlock. The show id comes from the show's row and the clock is read in the
- * rows inserted, not in the conflict clause, so that on a database distributed by show the whole
- * statement, advisory locks included, runs on the show's node.
+ * rows inserted, not in the conflict clause, so that on a database distributed by show the claim
+ * runs on the show's node alone (see lockFreeKeys for the advisory locks).
  *
  * With `skipBusy`, inside a transaction, a key that another transaction is deciding is not
  * claimed rather than waited for; each key tried stays locked (see keyLock) until this
@@ -80,6 +80,7 @@ export async function claimKeys (db: Database, showId: string, requests: Array<O
       request_hash: eb.ref('excluded.request_hash'),
       created_at: eb.ref('excluded.created_at'),
       locked_until: eb.ref('excluded.locked_until'),
+      // A literal, not a parameter: Citus sends a NULL parameter here to the worker untyped.
       outcome: sql<null>`NULL`
     })).where((eb) => eb.or([
       // A difference of two times, not a time minus an interval: Citus takes only immutable
