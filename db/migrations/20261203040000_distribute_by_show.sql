@@ -99,7 +99,10 @@ $$;
 DO $$
 BEGIN
   IF citus_has_workers() THEN
+    -- Undistributing several tables in one transaction needs one connection a worker.
+    PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
     PERFORM undistribute_table('booking_shows');
+    PERFORM undistribute_table('idempotency_keys');
     PERFORM undistribute_table('shows', cascade_via_foreign_keys => true);
     EXECUTE 'ALTER TABLE seats DROP CONSTRAINT seats_show_id_fkey';
     EXECUTE 'CREATE TRIGGER seats_check_show AFTER INSERT ON seats REFERENCING NEW TABLE AS inserted
