@@ -195,7 +195,8 @@ function decisionStatement (db: Database, showId: string, ids: string[], decisio
 async function decideBookings (db: Database, showId: string, ids: string[], decision: Decision): Promise<Array<Booking | undefined>> {
   const rows = await retryOnDeadlock(async () => await decisionStatement(db, showId, ids, decision).execute())
   const byId = new Map(rows.map((row) => [row.id, toBooking(row)]))
-  return ids.map((id) => byId.get(id))
+  // PostgreSQL writes a uuid in lower case; a client may send it in upper case.
+  return ids.map((id) => byId.get(id.toLowerCase()))
 }
 
 /** Confirms go in batches by show: each batch is one statement on its show's bookings and seats. */
