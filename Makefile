@@ -13,7 +13,7 @@ TSX := node --import tsx
 SERVER_NODE_FLAGS := --max-semi-space-size=4 --max-old-space-size=512
 DBMATE := npx dbmate --migrations-dir db/migrations
 
-.PHONY: help install build start-prod migrate-prod start test migrate rollback status new-migration codegen openapi client lint-openapi generate check-generated typecheck bench explain-hold clean
+.PHONY: help install build start-prod migrate-prod start test migrate rollback status new-migration codegen openapi client lint-openapi generate check-generated typecheck bench explain-hold citus-start citus-stop bench-citus clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-16s %s\n", $$1, $$2 }'
@@ -89,5 +89,18 @@ bench: install ## Load-test the API and its database (BENCH_SCALE, BENCH_SECONDS
 explain-hold: install ## EXPLAIN (ANALYZE, BUFFERS) of the hold statement on a show whose first half has lapsed unswept
 	$(TSX) scripts/explain-hold.ts
 
-clean: ## Remove the embedded database, the build and test output (not node_modules)
-	rm -rf .data .tap dist
+# A coordinator and two workers on ports 9700-9702 of 127.0.0.1, data in .citus/ (scripts/citus-cluster.sh
+# for the settings). Needs Citus installed into PostgreSQL 15: ../shared/citus/install.sh.
+citus-start: ## Start a local Citus cluster (coordinator + 2 workers); prints its DATABASE_URL
+	scripts/citus-cluster.sh start
+
+citus-stop: ## Stop the local Citus cluster (its data stays in .citus/)
+	scripts/citus-cluster.sh stop
+
+# The bench on the local Citus cluster: every bench database is distributed over its workers.
+bench-citus: citus-start ## make bench with its databases on the local Citus cluster (BENCH_PHASES etc. as for bench)
+	TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$${CITUS_PORT:-9700}/postgres $(MAKE) bench
+
+clean: ## Remove the embedded database, the Citus cluster's data, the build and test output (not node_modules)
+	scripts/citus-cluster.sh stop
+	rm -rf .data .citus .tap dist

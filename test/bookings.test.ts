@@ -2,6 +2,7 @@ import { sql } from 'kysely'
 import t from 'tap'
 import { defaultEngineSettings } from '../src/config.ts'
 import { createShow, hold, holdOk, sleep, testApp } from './helpers/app.ts'
+import { onCitus } from './helpers/database.ts'
 import { invariantViolations } from './helpers/invariants.ts'
 
 t.test('a hold by quantity takes the lowest free seats', async (t) => {
@@ -184,10 +185,14 @@ t.test('the sweep releases the seats of lapsed holds', async (t) => {
   const { count } = await db.selectFrom('seats').select((eb) => eb.fn.countAll<string>().as('count'))
     .where('show_id', '=', show.id).where('booking_id', 'is not', null).executeTakeFirstOrThrow()
   t.equal(Number(count), 1, 'only the confirmed seat keeps a holder')
-  t.same(await app.engine.sweepExpiredHolds(), { expired: 0, released: 0, batches: 1, showIds: [] })
+  t.same(await app.engine.sweepExpiredHolds(), { expired: 0, released: 0, batches: 0, showIds: [] })
 })
 
-t.test('holds, confirms and cancels are planned once per connection, not on every request', async (t) => {
+// A Citus coordinator plans each run of a statement for the shard its show id names; the worker
+// then plans the shard's statement. Each statement's single node is checked in citus.test.ts.
+const citusSkip = await onCitus() ? 'the coordinator plans each run for its shard on Citus' : false
+
+t.test('holds, confirms and cancels are planned once per connection, not on every request', { skip: citusSkip }, async (t) => {
   // One connection, so every statement below lands in the pg_prepared_statements read at the end.
   const { app, db } = await testApp(t, { poolMax: 1 })
   // As large as the flash sale's show: with few seats PostgreSQL settles on a generic plan either way.

@@ -116,3 +116,15 @@ t.test('a malformed key is a validation error', async (t) => {
   }
   t.same((await app.inject(`/shows/${show.id}/availability`)).json().availability.held, 0)
 })
+
+t.test('a booking whose route to its show was lost is found again once its key is retried', async (t) => {
+  const { app, db } = await testApp(t)
+  const show = await createShow(app, { total_seats: 10 })
+  const key = { 'idempotency-key': 'route-lost-0001' }
+  const first = (await hold(app, { show_id: show.id, quantity: 2 }, key)).json()
+  // As when the process died between the hold's commit and its route write.
+  await db.deleteFrom('booking_shows').where('booking_id', '=', first.id).execute()
+  t.equal((await app.inject(`/bookings/${first.id}`)).statusCode, 404, 'without its route, a booking is not found by id')
+  t.same((await hold(app, { show_id: show.id, quantity: 2 }, key)).json(), first, 'the retry replays the booking')
+  t.match((await app.inject(`/bookings/${first.id}`)).json(), { id: first.id, status: 'PENDING' }, 'and writes its route again')
+})

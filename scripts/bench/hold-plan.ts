@@ -15,10 +15,23 @@ export interface HoldPlan {
 /** A statement parameter as PostgreSQL reads it in text form: arrays as {a,b}. */
 const textOf = (value: unknown): string => Array.isArray(value) ? `{${value.join(',')}}` : String(value)
 
-/** The generic plan of `statement`: what the server runs after a statement's first few runs on a connection. */
+/**
+ * The plan the server runs `statement` with: on one server the generic plan, what it runs after a
+ * statement's first few runs on a connection; on Citus the plan of the show's worker, which EXPLAIN
+ * on the coordinator shows (Citus sends each run to the worker with its values).
+ */
 async function genericPlan (db: Database, statement: Compilable): Promise<string> {
   const compiled = statement.compile()
   const args = sql.join(compiled.parameters.map((value) => value === null ? sql`NULL` : sql.lit(textOf(value))))
+  const { rows: [citus] } = await sql<{ on: boolean }>`SELECT citus_has_workers() AS on`.execute(db)
+  if (citus?.on === true) {
+    const withValues = compiled.sql.replace(/\$(\d+)/g, (_, n: string) => {
+      const value = compiled.parameters[Number(n) - 1]
+      return value === null ? 'NULL' : `'${textOf(value).replaceAll("'", "''")}'`
+    })
+    const { rows } = await sql<{ 'QUERY PLAN': string }>`EXPLAIN ${sql.raw(withValues)}`.execute(db)
+    return rows.map((row) => row['QUERY PLAN']).join('\n')
+  }
   const rows = await db.transaction().execute(async (trx) => {
     await sql`SET LOCAL plan_cache_mode = force_generic_plan`.execute(trx)
     await sql`PREPARE bench_hold AS ${sql.raw(compiled.sql)}`.execute(trx)

@@ -30,7 +30,7 @@ export async function saleInvariants (server: { base: string, db: Database }, sh
 export async function seatInvariants (server: { base: string, db: Database }, showId: string, seats: number, expected: Held) {
   const { rows: [doubled] } = await sql<{ seats: number }>`
     SELECT count(*)::int AS seats FROM (
-      SELECT bs.seat_no FROM booking_seats bs JOIN bookings b ON b.id = bs.booking_id
+      SELECT bs.seat_no FROM booking_seats bs JOIN bookings b ON b.id = bs.booking_id AND b.show_id = bs.show_id
       WHERE bs.show_id = ${showId}
         AND (b.status = 'CONFIRMED' OR (b.status = 'PENDING' AND b.hold_expires_at > now()))
       GROUP BY bs.seat_no HAVING count(*) > 1

@@ -15,8 +15,9 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { sql } from 'kysely'
-import { createDatabase, dropDatabase, ensureDatabase, withDatabaseName } from '../../src/db/database.ts'
+import { createDatabase, withDatabaseName } from '../../src/db/database.ts'
 import { dbmate } from '../../src/db/migrations.ts'
+import { createServerDatabase, dropServerDatabase, serverNodes } from '../cluster-databases.ts'
 import { startTestServer } from '../postgres-server.ts'
 import { cleanUp, onCleanUp } from './cleanup.ts'
 import { Measured, type Bench, type Phase } from './context.ts'
@@ -51,10 +52,12 @@ function selectedPhases (): Array<Phase<any>> {
   return phases.filter((phase) => chosen.has(phase))
 }
 
+/** A new migrated database; on a Citus coordinator, distributed over its workers. */
 async function freshDatabaseUrl (serverUrl: string): Promise<string> {
   const name = `bench_${randomBytes(6).toString('hex')}`
-  await ensureDatabase(serverUrl, name)
-  onCleanUp(async () => await dropDatabase(serverUrl, name))
+  const nodes = await serverNodes(serverUrl)
+  await createServerDatabase(nodes, name)
+  onCleanUp(async () => await dropServerDatabase(nodes, name))
   const url = withDatabaseName(serverUrl, name)
   await dbmate(url, ['up'])
   return url

@@ -41,6 +41,11 @@ export interface BookingSeats {
   show_id: string;
 }
 
+export interface BookingShows {
+  booking_id: string;
+  show_id: string;
+}
+
 export interface IdempotencyKeys {
   created_at: Generated<Timestamp>;
   key: string;
@@ -75,6 +80,7 @@ export interface Shows {
 
 export interface DB {
   booking_seats: BookingSeats;
+  booking_shows: BookingShows;
   bookings: Bookings;
   idempotency_keys: IdempotencyKeys;
   seats: Seats;

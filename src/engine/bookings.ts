@@ -4,6 +4,7 @@ import type { Database } from '../db/database.ts'
 import { jsonRows } from '../db/json-rows.ts'
 import type { DB } from '../db/types.ts'
 import { createBatchQueue, type BatchQueue } from './batch-queue.ts'
+import { showOfBooking } from './booking-shows.ts'
 import { decodeCursor, defaultPageSize, toPage } from './cursor.ts'
 import { retryOnDeadlock } from './deadlocks.ts'
 import { EngineError } from './errors.ts'
@@ -31,11 +32,14 @@ export interface BookingRow {
 export const effectiveStatus = sql<BookingStatus>`
   CASE WHEN b.status = 'PENDING' AND b.hold_expires_at <= now() THEN 'EXPIRED' ELSE b.status END`
 
-/** Labels of a booking's seats in seat order; `b` is the booking. */
-export const seatLabels = sql<string[]>`
+/**
+ * Labels of a booking's seats in seat order; `b` is the booking, of show `showId` (named, so that
+ * on a database distributed by show the subquery is known to be on the show's node).
+ */
+const seatLabels = (showId: string) => sql<string[]>`
   (SELECT coalesce(array_agg(s.label ORDER BY s.seat_no), '{}')
    FROM booking_seats bs JOIN seats s ON s.show_id = bs.show_id AND s.seat_no = bs.seat_no
-   WHERE bs.booking_id = b.id)`
+   WHERE bs.booking_id = b.id AND bs.show_id = ${showId} AND s.show_id = ${showId})`
 
 export function toBooking (row: BookingRow): Booking {
   return {
@@ -51,11 +55,12 @@ export function toBooking (row: BookingRow): Booking {
   }
 }
 
-function selectBookings (db: Database) {
+/** The bookings of show `showId`, as readers see them. */
+function selectBookings (db: Database, showId: string) {
   return db.selectFrom('bookings as b').select([
-    'b.id', 'b.show_id', effectiveStatus.as('status'), 'b.quantity', seatLabels.as('seats'),
+    'b.id', 'b.show_id', effectiveStatus.as('status'), 'b.quantity', seatLabels(showId).as('seats'),
     'b.hold_expires_at', 'b.created_at', 'b.confirmed_at', 'b.cancelled_at'
-  ])
+  ]).where('b.show_id', '=', showId)
 }
 
 function bookingNotFound (id: string): EngineError {
@@ -63,7 +68,8 @@ function bookingNotFound (id: string): EngineError {
 }
 
 export async function getBooking (db: Database, id: string): Promise<Booking> {
-  const row = isUuid(id) ? await selectBookings(db).where('b.id', '=', id).executeTakeFirst() : undefined
+  const showId = await showOfBooking(db, id)
+  const row = showId === undefined ? undefined : await selectBookings(db, showId).where('b.id', '=', id).executeTakeFirst()
   if (row === undefined) throw bookingNotFound(id)
   return toBooking(row)
 }
@@ -74,19 +80,23 @@ export interface BookingRead {
   readAt: string
 }
 
-/**
- * The bookings among `ids` that exist, as readers see them, with the time of the read; of the show
- * `showId` only, when it is known.
- */
-export async function readBookings (db: Database, ids: string[], showId?: string): Promise<BookingRead[]> {
+/** The bookings of show `showId` among `ids` that exist, as readers see them, with the time of the read. */
+export async function readBookings (db: Database, showId: string, ids: string[]): Promise<BookingRead[]> {
   const wellFormed = ids.filter(isUuid)
   if (wellFormed.length === 0) return []
-  let query = selectBookings(db).select(readTime.as('read_at'))
+  const rows = await selectBookings(db, showId).select(readTime.as('read_at'))
     // Ids as JSON rows, not an array: see jsonRows.
     .where('b.id', 'in', (eb) => eb.selectFrom(jsonRows(wellFormed.map((id) => ({ id })), { id: 'uuid' })).select('h.id'))
-  if (showId !== undefined) query = query.where('b.show_id', '=', showId)
-  const rows = await query.execute()
+    .execute()
   return rows.map((row) => ({ booking: toBooking(row), readAt: row.read_at }))
+}
+
+/** Booking `id` as readers see it, with the time of the read; undefined when there is no such booking. */
+export async function readBooking (db: Database, id: string): Promise<BookingRead | undefined> {
+  const showId = await showOfBooking(db, id)
+  if (showId === undefined) return undefined
+  const [read] = await readBookings(db, showId, [id])
+  return read
 }
 
 function statusFilter (eb: ExpressionBuilder<DB & { b: DB['bookings'] }, 'b'>, status: BookingStatus): Expression<SqlBool> {
@@ -104,7 +114,7 @@ function statusFilter (eb: ExpressionBuilder<DB & { b: DB['bookings'] }, 'b'>, s
 export async function listShowBookings (db: Database, showId: string, options: { status?: BookingStatus, limit?: number, cursor?: string }) {
   const show = await getShow(db, showId)
   const after = decodeCursor(options.cursor)
-  let query = selectBookings(db).where('b.show_id', '=', show.id)
+  let query = selectBookings(db, show.id)
   if (options.status !== undefined) {
     const status = options.status
     query = query.where((eb) => statusFilter(eb, status))
@@ -123,9 +133,10 @@ type LiveStatus = 'PENDING' | 'CONFIRMED'
  * end passed while the statement waited for a lock counts as ended, whatever the statement's or
  * transaction's start.
  */
-function lockBookings (db: Database, ids: string[], statuses: LiveStatus[]) {
+function lockBookings (db: Database, showId: string, ids: string[], statuses: LiveStatus[]) {
   return db
     .with('target', (qb) => qb.selectFrom('bookings').selectAll()
+      .where('show_id', '=', showId)
       // Ids as JSON rows, not an array: see jsonRows.
       .where('id', 'in', (eb) => eb.selectFrom(jsonRows(ids.map((id) => ({ id })), { id: 'uuid' })).select('h.id'))
       .orderBy('id')
@@ -134,6 +145,7 @@ function lockBookings (db: Database, ids: string[], statuses: LiveStatus[]) {
       .innerJoin('booking_seats as bs', (join) => join.onRef('bs.booking_id', '=', 'target.id').onRef('bs.show_id', '=', 'target.show_id'))
       .innerJoin('seats', (join) => join.onRef('seats.show_id', '=', 'bs.show_id').onRef('seats.seat_no', '=', 'bs.seat_no'))
       .select(['seats.show_id', 'seats.seat_no', 'seats.booking_id'])
+      .where('seats.show_id', '=', showId)
       .whereRef('seats.booking_id', '=', 'target.id')
       .where('target.status', 'in', statuses)
       .orderBy('seats.show_id')
@@ -165,14 +177,14 @@ type Decision = { kind: 'confirm' } | { kind: 'cancel' } | ({ kind: 'extend' } &
  * read the clock under it, so no two of them both win. Answers each booking as the statement left
  * it, with its status at the decision's time, and whether the statement changed it.
  */
-function decisionStatement (db: Database, ids: string[], decision: Decision) {
+function decisionStatement (db: Database, showId: string, ids: string[], decision: Decision) {
   const { kind } = decision
   // An extension's new end: the decision's time plus the window, capped, and never earlier than
   // the present end. Computed for every decision so that the statement has one shape.
   const holdSeconds = kind === 'extend' ? decision.holdSeconds : 0
   const maxHoldSeconds = kind === 'extend' ? decision.maxHoldSeconds : 0
   const cap = sql<Date>`target.created_at + make_interval(secs => ${maxHoldSeconds})`
-  return lockBookings(db, ids, kind === 'cancel' ? ['PENDING', 'CONFIRMED'] : ['PENDING'])
+  return lockBookings(db, showId, ids, kind === 'cancel' ? ['PENDING', 'CONFIRMED'] : ['PENDING'])
     .with('decidable', (qb) => qb.selectFrom('target')
       .innerJoin('decided', (join) => join.onTrue())
       .leftJoin('seats_held', 'seats_held.booking_id', 'target.id')
@@ -199,6 +211,7 @@ function decisionStatement (db: Database, ids: string[], decision: Decision) {
           case 'cancel': return { booking_id: null, hold_expires_at: null }
         }
       })
+      .where('seats.show_id', '=', showId)
       .whereRef('seats.show_id', '=', 'held.show_id')
       .whereRef('seats.seat_no', '=', 'held.seat_no')
       .whereRef('held.booking_id', '=', 'decidable.id'))
@@ -210,13 +223,24 @@ function decisionStatement (db: Database, ids: string[], decision: Decision) {
           case 'cancel': return { status: 'CANCELLED', cancelled_at: eb.ref('decided.at') }
         }
       })
+      .where('bookings.show_id', '=', showId)
       .whereRef('bookings.id', '=', 'decidable.id')
       .returning(['bookings.id', 'bookings.status', 'bookings.hold_expires_at', 'bookings.confirmed_at', 'bookings.cancelled_at']))
+    // Each booking's seat labels as a join, not seatLabels' correlated subquery, which Citus does
+    // not run on one node over a CTE.
+    .with('labelled', (qb) => qb.selectFrom('target')
+      .innerJoin('booking_seats as bs', (join) => join.onRef('bs.booking_id', '=', 'target.id').onRef('bs.show_id', '=', 'target.show_id'))
+      .innerJoin('seats as s', (join) => join.onRef('s.show_id', '=', 'bs.show_id').onRef('s.seat_no', '=', 'bs.seat_no'))
+      .where('s.show_id', '=', showId)
+      .select(['target.id', sql<string[]>`array_agg(s.label ORDER BY s.seat_no)`.as('labels')])
+      .groupBy('target.id'))
     .selectFrom('target as b')
     .innerJoin('decided', (join) => join.onTrue())
     .leftJoin('changed', 'changed.id', 'b.id')
+    .leftJoin('labelled', 'labelled.id', 'b.id')
     .select((eb) => [
-      'b.id', 'b.show_id', eb.fn.coalesce('changed.status', statusAtDecision).as('status'), 'b.quantity', seatLabels.as('seats'),
+      'b.id', 'b.show_id', eb.fn.coalesce('changed.status', statusAtDecision).as('status'), 'b.quantity',
+      eb.fn.coalesce('labelled.labels', sql<string[]>`'{}'`).as('seats'),
       eb.fn.coalesce('changed.hold_expires_at', 'b.hold_expires_at').as('hold_expires_at'), 'b.created_at',
       eb.fn.coalesce('changed.confirmed_at', 'b.confirmed_at').as('confirmed_at'),
       eb.fn.coalesce('changed.cancelled_at', 'b.cancelled_at').as('cancelled_at'),
@@ -230,23 +254,25 @@ interface Decided {
   changed: boolean
 }
 
-/** Each booking after `decision`, in the order of `ids`: undefined where there is no such booking. */
-async function decideBookings (db: Database, ids: string[], decision: Decision): Promise<Array<Decided | undefined>> {
-  const rows = await retryOnDeadlock(async () => await decisionStatement(db, ids, decision).execute())
+/** Each booking of show `showId` after `decision`, in the order of `ids`: undefined where the show has no such booking. */
+async function decideBookings (db: Database, showId: string, ids: string[], decision: Decision): Promise<Array<Decided | undefined>> {
+  const rows = await retryOnDeadlock(async () => await decisionStatement(db, showId, ids, decision).execute())
   const byId = new Map(rows.map((row) => [row.id, { booking: toBooking(row), changed: row.changed }]))
-  return ids.map((id) => byId.get(id))
+  // PostgreSQL writes a uuid in lower case; a client may send it in upper case.
+  return ids.map((id) => byId.get(id.toLowerCase()))
 }
 
-/** Confirms go in batches: one queue for all of them, since a booking's id does not tell its show. */
+/** Confirms go in batches by show: each batch is one statement on its show's bookings and seats. */
 export type ConfirmBatches = BatchQueue<string, Booking | undefined>
 
 export const createConfirmBatches = (db: Database): ConfirmBatches =>
-  createBatchQueue(async (_, ids: string[]) => (await decideBookings(db, ids, { kind: 'confirm' })).map((decided) => decided?.booking))
+  createBatchQueue(async (showId, ids: string[]) => (await decideBookings(db, showId, ids, { kind: 'confirm' })).map((decided) => decided?.booking))
 
-/** Confirms a PENDING booking whose hold has not ended, in the next batch of confirms. */
-export async function confirmBooking (confirms: ConfirmBatches, id: string): Promise<Booking> {
-  if (!isUuid(id)) throw bookingNotFound(id)
-  const booking = await confirms.submit('confirms', id)
+/** Confirms a PENDING booking whose hold has not ended, in the next batch of confirms of its show. */
+export async function confirmBooking (db: Database, confirms: ConfirmBatches, id: string): Promise<Booking> {
+  const showId = await showOfBooking(db, id)
+  if (showId === undefined) throw bookingNotFound(id)
+  const booking = await confirms.submit(showId, id)
   if (booking === undefined) throw bookingNotFound(id)
   switch (booking.status) {
     case 'CONFIRMED': return booking
@@ -257,8 +283,9 @@ export async function confirmBooking (confirms: ConfirmBatches, id: string): Pro
 }
 
 export async function cancelBooking (db: Database, id: string): Promise<Booking> {
-  if (!isUuid(id)) throw bookingNotFound(id)
-  const [decided] = await decideBookings(db, [id], { kind: 'cancel' })
+  const showId = await showOfBooking(db, id)
+  if (showId === undefined) throw bookingNotFound(id)
+  const [decided] = await decideBookings(db, showId, [id], { kind: 'cancel' })
   if (decided === undefined) throw bookingNotFound(id)
   const { booking } = decided
   switch (booking.status) {
@@ -273,8 +300,9 @@ export async function cancelBooking (db: Database, id: string): Promise<Booking>
  * the hold was placed; its seats' ends move with it.
  */
 export async function extendBooking (db: Database, id: string, limits: ExtensionLimits): Promise<Booking> {
-  if (!isUuid(id)) throw bookingNotFound(id)
-  const [decided] = await decideBookings(db, [id], { kind: 'extend', ...limits })
+  const showId = await showOfBooking(db, id)
+  if (showId === undefined) throw bookingNotFound(id)
+  const [decided] = await decideBookings(db, showId, [id], { kind: 'extend', ...limits })
   if (decided === undefined) throw bookingNotFound(id)
   const { booking, changed } = decided
   switch (booking.status) {

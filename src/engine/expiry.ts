@@ -11,8 +11,9 @@ const count = sql<number>`count(*)::int`
  * a booking being confirmed or cancelled (row locked) is left for the next sweep, which
  * will see its outcome. The seats are locked in seat order, as every writer locks them.
  */
-const sweepBatch = (db: Database, batchSize: number) => db
+const sweepBatch = (db: Database, showId: string, batchSize: number) => db
   .with('lapsed', (qb) => qb.selectFrom('bookings').select(['id', 'show_id'])
+    .where('show_id', '=', showId)
     .where('status', '=', 'PENDING')
     .where('hold_expires_at', '<=', sql<Date>`statement_timestamp()`)
     .orderBy('hold_expires_at')
@@ -23,24 +24,36 @@ const sweepBatch = (db: Database, batchSize: number) => db
     .innerJoin('booking_seats as bs', (join) => join.onRef('bs.booking_id', '=', 'lapsed.id').onRef('bs.show_id', '=', 'lapsed.show_id'))
     .innerJoin('seats', (join) => join.onRef('seats.show_id', '=', 'bs.show_id').onRef('seats.seat_no', '=', 'bs.seat_no'))
     .select(['seats.show_id', 'seats.seat_no'])
+    .where('seats.show_id', '=', showId)
     .whereRef('seats.booking_id', '=', 'lapsed.id')
     .orderBy('seats.show_id')
     .orderBy('seats.seat_no')
     .forUpdate('seats'))
   .with('expired', (qb) => qb.updateTable('bookings').from('lapsed')
     .set((eb) => ({ status: 'EXPIRED', expired_at: eb.ref('bookings.hold_expires_at') }))
+    .where('bookings.show_id', '=', showId)
     .whereRef('bookings.id', '=', 'lapsed.id')
     .returning(['bookings.id', 'bookings.show_id']))
   .with('released', (qb) => qb.updateTable('seats').from('held')
     .set({ booking_id: null, hold_expires_at: null })
+    .where('seats.show_id', '=', showId)
     .whereRef('seats.show_id', '=', 'held.show_id')
     .whereRef('seats.seat_no', '=', 'held.seat_no')
     .returning('seats.seat_no'))
   .selectNoFrom((eb) => [
     eb.selectFrom('expired').select(count.as('n')).as('expired'),
-    eb.selectFrom('released').select(count.as('n')).as('released'),
-    eb.selectFrom('expired').select(sql<string[]>`coalesce(array_agg(DISTINCT show_id), '{}')`.as('ids')).as('show_ids')
+    eb.selectFrom('released').select(count.as('n')).as('released')
   ])
+
+/**
+ * The shows that have lapsed holds still stored as PENDING: one read over every show (on Citus,
+ * every shard, without locks), so that each show is then swept by statements about it alone.
+ */
+const showsWithLapsedHolds = async (db: Database): Promise<string[]> => (await db.selectFrom('bookings')
+  .select('show_id').distinct()
+  .where('status', '=', 'PENDING')
+  .where('hold_expires_at', '<=', sql<Date>`statement_timestamp()`)
+  .execute()).map((row) => row.show_id)
 
 export interface SweepResult {
   expired: number
@@ -50,19 +63,22 @@ export interface SweepResult {
   showIds: string[]
 }
 
-/** Sweeps batch after batch until a batch comes back short. */
+/** Sweeps each show with lapsed holds, batch after batch until one comes back short. */
 export async function sweepExpiredHolds (db: Database, batchSize = 500): Promise<SweepResult> {
   const total = { expired: 0, released: 0, batches: 0 }
-  const shows = new Set<string>()
-  for (;;) {
-    const batch = await retryOnDeadlock(async () => await sweepBatch(db, batchSize).executeTakeFirstOrThrow())
-    const expired = batch.expired ?? 0
-    total.expired += expired
-    total.released += batch.released ?? 0
-    total.batches++
-    for (const id of batch.show_ids ?? []) shows.add(id)
-    if (expired < batchSize) return { ...total, showIds: [...shows] }
+  const shows: string[] = []
+  for (const showId of await showsWithLapsedHolds(db)) {
+    for (;;) {
+      const batch = await retryOnDeadlock(async () => await sweepBatch(db, showId, batchSize).executeTakeFirstOrThrow())
+      const expired = batch.expired ?? 0
+      total.expired += expired
+      total.released += batch.released ?? 0
+      total.batches++
+      if (expired > 0 && shows.at(-1) !== showId) shows.push(showId)
+      if (expired < batchSize) break
+    }
   }
+  return { ...total, showIds: shows }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { expressionBuilder, sql, type ExpressionBuilder } from 'kysely'
 import type { Database } from '../db/database.ts'
 import type { DB } from '../db/types.ts'
+import { insertIntoAliased } from '../db/aliased-insert.ts'
 import { jsonRows } from '../db/json-rows.ts'
 import { recordOutcomes, type DecidedKey } from './idempotency.ts'
 
@@ -62,7 +63,7 @@ export function pickSeats (db: Database, showId: string, count: number, lockWait
   const wait = lockWait === 'wait'
   return db
     .with('free', (qb) => qb.selectFrom('seats')
-      .select((eb) => ['seats.seat_no', 'seats.label', eb.lit(false).$castTo<boolean>().as('lapsed')])
+      .select((eb) => ['seats.seat_no', 'seats.label', eb.lit(false).$castTo<boolean>().as('lapsed'), statementTime.as('searched_at')])
       .where('seats.show_id', '=', showId)
       .where('seats.booking_id', 'is', null)
       .where(showIsOpen(showId))
@@ -85,11 +86,11 @@ export function pickSeats (db: Database, showId: string, count: number, lockWait
           .on('s.show_id', '=', showId)
           .onRef('s.hold_expires_at', '=', 'oldest.hold_expires_at')
           .onRef('s.seat_no', '=', 'oldest.seat_no'))
-        .select((eb) => ['s.seat_no', 's.label', eb.lit(true).$castTo<boolean>().as('lapsed')])
+        .select((eb) => ['s.seat_no', 's.label', eb.lit(true).$castTo<boolean>().as('lapsed'), statementTime.as('searched_at')])
         .orderBy('s.seat_no')
         .$if(skipLocked, (qb) => qb.forUpdate('s').skipLocked())
       : qb.selectFrom('seats as s')
-        .select((eb) => ['s.seat_no', 's.label', eb.lit(true).$castTo<boolean>().as('lapsed')])
+        .select((eb) => ['s.seat_no', 's.label', eb.lit(true).$castTo<boolean>().as('lapsed'), statementTime.as('searched_at')])
         .where('s.show_id', '=', showId)
         .where((eb) => eb('s.hold_expires_at', '<=', statementTime))
         .where(showIsOpen(showId))
@@ -106,7 +107,8 @@ export function pickLabelledSeats (db: Database, showId: string, labels: string[
   return db.selectFrom('seats')
     .select((eb) => [
       'seats.seat_no', 'seats.label',
-      seatIsFree(eb).$castTo<boolean>().as('free')
+      seatIsFree(eb).$castTo<boolean>().as('free'),
+      statementTime.as('searched_at')
     ])
     .where('seats.show_id', '=', showId)
     .where('seats.label', '=', (eb) => eb.fn.any(eb.val(labels)))
@@ -153,7 +155,7 @@ export function findFreeRuns (db: Database, showId: string) {
  */
 export function lockFreeSeats (db: Database, showId: string, seatNos: number[]) {
   return db.selectFrom('seats')
-    .select(['seats.seat_no', 'seats.label'])
+    .select(['seats.seat_no', 'seats.label', statementTime.as('searched_at')])
     .where('seats.show_id', '=', showId)
     .where('seats.seat_no', '=', (eb) => eb.fn.any(eb.val(seatNos)))
     .where(seatIsFree)
@@ -163,13 +165,16 @@ export function lockFreeSeats (db: Database, showId: string, seatNos: number[]) 
 }
 
 /**
- * New bookings, one a hold, held until `holdSeconds` from now; answers them as written, in no set
- * order. The show id comes from the show's row, not a parameter: an INSERT ... SELECT that reads
- * its distributed table by the show's id is one that a database distributed by show runs on that
- * show's node alone (one from a function alone is pulled through the coordinator).
+ * New bookings, one a hold, made at `searchedAt` (the clock of the search that found their seats)
+ * and held for `holdSeconds` from then; answers them as written, in no set order. The time comes
+ * from the search, which a database distributed by show runs on the show's node, so that a hold's
+ * end is set by the clock that later decides it has ended (Citus would read an INSERT's own clock
+ * on the coordinator). The show id comes from the show's row, not a parameter: an INSERT ... SELECT
+ * that reads its distributed table by the show's id is one that a database distributed by show
+ * runs on that show's node alone (one from a function alone is pulled through the coordinator).
  */
-export function insertBookings (db: Database, showId: string, holds: Array<{ id: string, quantity: number }>, holdSeconds: number) {
-  return db.insertInto('bookings')
+export function insertBookings (db: Database, showId: string, holds: Array<{ id: string, quantity: number }>, searchedAt: Date, holdSeconds: number) {
+  return insertIntoAliased(db, 'bookings', 'b')
     .columns(['id', 'show_id', 'quantity', 'created_at', 'hold_expires_at'])
     .expression((eb) => eb.selectFrom(['shows', jsonRows(holds.map(({ id, quantity }) => ({ id, quantity })), { id: 'uuid', quantity: 'int' })])
       .where('shows.id', '=', showId)
@@ -177,9 +182,9 @@ export function insertBookings (db: Database, showId: string, holds: Array<{ id:
         'h.id',
         'shows.id as show_id',
         'h.quantity',
-        statementTime.as('created_at'),
+        eb.cast<Date>(eb.val(searchedAt), 'timestamptz').as('created_at'),
         // Interval arithmetic has no form in the builder.
-        sql<Date>`statement_timestamp() + make_interval(secs => ${holdSeconds})`.as('hold_expires_at')
+        sql<Date>`${searchedAt}::timestamptz + make_interval(secs => ${holdSeconds})`.as('hold_expires_at')
       ]))
     .returningAll()
 }
@@ -207,9 +212,10 @@ export function markSeats (db: Database, showId: string, seats: Array<{ seat_no:
     .from(jsonRows(seats, { seat_no: 'int', booking_id: 'uuid' }))
     .set((eb) => ({
       booking_id: eb.ref('h.booking_id'),
-      hold_expires_at: eb.selectFrom('bookings').select('bookings.hold_expires_at')
-        .where('bookings.show_id', '=', showId)
-        .whereRef('bookings.id', '=', 'h.booking_id')
+      // An alias Citus keeps when it writes the statement for the show's shard.
+      hold_expires_at: eb.selectFrom('bookings as holder').select('holder.hold_expires_at')
+        .where('holder.show_id', '=', showId)
+        .whereRef('holder.id', '=', 'h.booking_id')
     }))
     .where('seats.show_id', '=', showId)
     .whereRef('seats.seat_no', '=', 'h.seat_no')

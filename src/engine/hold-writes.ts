@@ -14,13 +14,16 @@ export interface Grant {
 /**
  * Writes the granted holds: their bookings, their seat lists, and the seats' new holders (with the
  * lapsed seats to release), in the order the foreign keys need; records the outcomes of the keyed
- * ones in the same transaction. Returns the bookings in the grants' order.
+ * ones in the same transaction. The holds start at `searchedAt`, the clock of the search that found
+ * their seats (undefined when it found none, and then there are no grants). Returns the bookings
+ * in the grants' order.
  */
-export async function writeHolds (trx: Database, showId: string, grants: Grant[], released: number[], holdSeconds: number): Promise<Booking[]> {
+export async function writeHolds (trx: Database, showId: string, grants: Grant[], released: number[], searchedAt: Date | undefined, holdSeconds: number): Promise<Booking[]> {
   const holds = grants.map((grant) => ({ id: randomUUID(), quantity: grant.seats.length, seats: grant.seats, keyed: grant.keyed }))
   let bookings: Booking[] = []
   if (holds.length > 0) {
-    const rows = await insertBookings(trx, showId, holds, holdSeconds).execute()
+    if (searchedAt === undefined) throw new Error('holds were granted seats that no search found')
+    const rows = await insertBookings(trx, showId, holds, searchedAt, holdSeconds).execute()
     const byId = new Map(rows.map((row) => [row.id, row]))
     bookings = holds.map((hold) => toBooking({ ...byId.get(hold.id)!, seats: hold.seats.map((seat) => seat.label) }))
     await listBookingSeats(trx, showId, holds.flatMap((hold) => hold.seats.map((seat) => ({ booking_id: hold.id, seat_no: seat.seat_no })))).execute()

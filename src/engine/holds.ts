@@ -1,6 +1,7 @@
 import type { Booking } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import type { BatchQueue } from './batch-queue.ts'
+import { recordBookingShow, type RouteWrites } from './booking-shows.ts'
 import { inTransaction } from './deadlocks.ts'
 import { EngineError, invalidInput } from './errors.ts'
 import { pickLabelledSeats, pickSeats } from './hold-statements.ts'
@@ -53,11 +54,14 @@ export interface HoldSettings {
  *    (holdBatch) that claims their keys and skips seats other transactions have locked;
  * 4. the passes that wait for locked seats (holdWaitingForLocks), when the batch did not grant it
  *    or it asks for labelled seats: with a key, in the key's own transaction;
- * 5. the outcome: the booking, or the refusal, which a key records for its retries.
+ * 5. the outcome: the booking, or the refusal, which a key records for its retries;
+ * 6. the booking's route (booking-shows.ts), written once its hold has committed and before its id
+ *    is answered, so that the booking's id leads to its show.
  */
 export async function placeHold (
   db: Database,
   batches: HoldBatches,
+  routes: RouteWrites,
   settings: HoldSettings,
   request: HoldRequest,
   idempotencyKey?: string
@@ -67,20 +71,40 @@ export async function placeHold (
   if (!isUuid(request.showId)) throw showNotFound(request.showId)
   const keyed = idempotencyKey === undefined ? undefined : { showId: request.showId, key: idempotencyKey, hash: requestHash(request) }
 
-  if ('together' in request) {
-    const { showId, quantity } = request
-    if (keyed === undefined) return togetherAnswer(quantity, await batches.together.submit(showId, quantity))
-    return await runOnce(db, keyed, async (trx) => togetherAnswer(quantity, (await holdTogether(trx, showId, [quantity], settings.holdSeconds))[0]!))
-  }
+  const booking = 'together' in request
+    ? await holdSeatsTogether(db, batches.together, settings.holdSeconds, request, keyed)
+    : await holdSeats(db, batches.quantity, settings.holdSeconds, request, keyed)
+  await recordBookingShow(routes, booking)
+  return booking
+}
 
-  const batched = 'quantity' in request ? await batches.quantity.submit(request.showId, { quantity: request.quantity, keyed }) : undefined
+/** Steps 3 and 4 of placeHold for a hold by quantity or by labels. */
+async function holdSeats (
+  db: Database,
+  batches: HoldBatches['quantity'],
+  holdSeconds: number,
+  request: Exclude<HoldRequest, { together: true }>,
+  keyed: KeyedRequest | undefined
+): Promise<Booking> {
+  const batched = 'quantity' in request ? await batches.submit(request.showId, { quantity: request.quantity, keyed }) : undefined
   if (batched?.kind === 'granted') return batched.booking
-
-  const holdWaiting = async (trx: Database) => await holdWaitingForLocks(trx, request, settings.holdSeconds)
+  const holdWaiting = async (trx: Database) => await holdWaitingForLocks(trx, request, holdSeconds)
   if (keyed === undefined) return await holdWaiting(db)
   // The batch claimed the key: it is this request's to decide.
   if (batched?.kind === 'not granted') return await decideOnce(db, keyed, holdWaiting)
   return await runOnce(db, keyed, holdWaiting)
+}
+
+/** Step 2 of placeHold: a hold of seats together, with the other such holds of its show, or alone in its key's transaction. */
+async function holdSeatsTogether (
+  db: Database,
+  batches: HoldBatches['together'],
+  holdSeconds: number,
+  { showId, quantity }: Extract<HoldRequest, { together: true }>,
+  keyed: KeyedRequest | undefined
+): Promise<Booking> {
+  if (keyed === undefined) return togetherAnswer(quantity, await batches.submit(showId, quantity))
+  return await runOnce(db, keyed, async (trx) => togetherAnswer(quantity, (await holdTogether(trx, showId, [quantity], holdSeconds))[0]!))
 }
 
 /** The booking of a hold of seats together, or its refusal. */
@@ -135,7 +159,7 @@ async function holdFound (
   const found = await pickSeats(trx, showId, quantities.reduce((sum, quantity) => sum + quantity, 0), lockWait).execute()
   const assignment = assignSeats(quantities, found)
   const grants = assignment.seats.flatMap((seats, index) => seats === undefined ? [] : [{ index, seats, keyed: holds[index]!.keyed }])
-  const bookings = await writeHolds(trx, showId, grants, assignment.released, holdSeconds)
+  const bookings = await writeHolds(trx, showId, grants, assignment.released, found[0]?.searched_at, holdSeconds)
   const byHold = new Map(grants.map((grant, i) => [grant.index, bookings[i]]))
   return { bookings: holds.map((_, index) => byHold.get(index)), found: assignment.picked }
 }
@@ -149,8 +173,11 @@ async function holdWaitingForLocks (db: Database, request: HoldRequest, holdSeco
   const { showId } = request
   if ('labels' in request) {
     const assigned = await inTransaction(db, async (trx) => {
-      const assigned = assignLabels(request.labels, await pickLabelledSeats(trx, showId, request.labels).execute())
-      return 'seats' in assigned ? { booking: (await writeHolds(trx, showId, [{ seats: assigned.seats }], [], holdSeconds))[0]! } : assigned
+      const found = await pickLabelledSeats(trx, showId, request.labels).execute()
+      const assigned = assignLabels(request.labels, found)
+      return 'seats' in assigned
+        ? { booking: (await writeHolds(trx, showId, [{ seats: assigned.seats }], [], found[0]?.searched_at, holdSeconds))[0]! }
+        : assigned
     })
     if ('booking' in assigned) return assigned.booking
     throw await whyShowClosed(db, showId) ??

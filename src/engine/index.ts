@@ -2,6 +2,7 @@ import type { Booking, BookingStatus, CreateShowRequest } from '../../api/index.
 import type { Database } from '../db/database.ts'
 import { cancelBooking, confirmBooking, createConfirmBatches, extendBooking, getBooking, listShowBookings } from './bookings.ts'
 import { createBatchQueue, defaultBatchLimits } from './batch-queue.ts'
+import { createRouteWrites } from './booking-shows.ts'
 import { EngineError } from './errors.ts'
 import { forgetOldIdempotencyKeys, sweepExpiredHolds, type SweepResult } from './expiry.ts'
 import { holdBatch, placeHold, type BatchedHold, type BatchedOutcome, type HoldBatches, type HoldRequest } from './holds.ts'
@@ -51,6 +52,7 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
   }
   const queues = Object.values(holdBatches)
   const confirmBatches = createConfirmBatches(db)
+  const routeWrites = createRouteWrites(db)
 
   /** Runs one write, then tells the observer its outcome and, when it changed seats, its show. */
   async function observed (operation: Operation, run: () => Promise<Booking>): Promise<Booking> {
@@ -78,9 +80,9 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
 
     /** Places a hold; with an idempotency key, at most once per key and body. */
     hold: async (request: HoldRequest, idempotencyKey?: string) =>
-      await observed('hold', async () => await placeHold(db, holdBatches, settings, request, idempotencyKey)),
+      await observed('hold', async () => await placeHold(db, holdBatches, routeWrites, settings, request, idempotencyKey)),
     getBooking: async (id: string) => await getBooking(db, id),
-    confirm: async (id: string) => await observed('confirm', async () => await confirmBooking(confirmBatches, id)),
+    confirm: async (id: string) => await observed('confirm', async () => await confirmBooking(db, confirmBatches, id)),
     cancel: async (id: string) => await observed('cancel', async () => await cancelBooking(db, id)),
     extend: async (id: string) => await observed('extend', async () => await extendBooking(db, id, settings)),
 

@@ -37,9 +37,10 @@ export async function holdTogether (db: Database, showId: string, quantities: nu
     for (;;) {
       const assigned = assignBlocks(layout, freeSeatsOf(layout, await findFreeRuns(trx, showId).execute()), quantities)
       const chosen = assigned.flatMap((choice, index) => 'block' in choice ? [{ index, seatNos: seatNosOf(layout, choice.block) }] : [])
-      const seats = chosen.length === 0 ? new Map<number, Seat>() : await lockAll(trx, showId, chosen.flatMap((hold) => hold.seatNos))
-      if (seats === undefined) continue
-      const bookings = await writeHolds(trx, showId, chosen.map((hold) => ({ seats: hold.seatNos.map((seatNo) => seats.get(seatNo)!) })), [], holdSeconds)
+      const locked = chosen.length === 0 ? { seats: new Map<number, Seat>() } : await lockAll(trx, showId, chosen.flatMap((hold) => hold.seatNos))
+      if (locked === undefined) continue
+      const { seats, searchedAt } = locked
+      const bookings = await writeHolds(trx, showId, chosen.map((hold) => ({ seats: hold.seatNos.map((seatNo) => seats.get(seatNo)!) })), [], searchedAt, holdSeconds)
       const granted = new Map(chosen.map((hold, i) => [hold.index, bookings[i]!]))
       const outcomes = assigned.map((choice, index): TogetherOutcome => 'noBlock' in choice ? choice : { booking: granted.get(index)! })
       if (outcomes.some((outcome) => 'noBlock' in outcome)) {
@@ -52,14 +53,15 @@ export async function holdTogether (db: Database, showId: string, quantities: nu
 }
 
 /**
- * Locks the seats, each re-checked under its lock, and answers them by seat_no when all are still
- * free; else undoes the locking, which lets go of the locks it took, and answers undefined.
+ * Locks the seats, each re-checked under its lock, and answers them by seat_no, with the clock of
+ * the statement that locked them, when all are still free; else undoes the locking, which lets go
+ * of the locks it took, and answers undefined.
  */
-async function lockAll (trx: Database, showId: string, seatNos: number[]): Promise<Map<number, Seat> | undefined> {
+async function lockAll (trx: Database, showId: string, seatNos: number[]): Promise<{ seats: Map<number, Seat>, searchedAt?: Date } | undefined> {
   // Savepoints have no form in the builder outside a controlled transaction.
   await sql`SAVEPOINT lock_blocks`.execute(trx)
   const locked = await lockFreeSeats(trx, showId, seatNos).execute()
-  if (locked.length === seatNos.length) return new Map(locked.map((seat) => [seat.seat_no, seat]))
+  if (locked.length === seatNos.length) return { seats: new Map(locked.map((seat) => [seat.seat_no, seat])), searchedAt: locked[0]?.searched_at }
   await sql`ROLLBACK TO SAVEPOINT lock_blocks`.execute(trx)
   return undefined
 }

@@ -1,6 +1,6 @@
 import type { Log } from '../background-log.ts'
 import type { Database } from '../db/database.ts'
-import { readBookings, type BookingRead } from '../engine/bookings.ts'
+import { readBooking, readBookings, type BookingRead } from '../engine/bookings.ts'
 
 /** One subscriber's end of a booking's stream (an HTTP response, say). Its methods must not throw. */
 export interface BookingSubscriber {
@@ -93,7 +93,7 @@ export function createBookingWatch (db: Database, log: Log, emptied: () => void)
     while (show.stale && shows.get(show.id) === show) {
       show.stale = false
       try {
-        const reads = await readBookings(db, [...show.bookings.keys()], show.id)
+        const reads = await readBookings(db, show.id, [...show.bookings.keys()])
         for (const each of reads) deliver(show, each)
       } catch (error) {
         // No retry here, which would hammer a database that is down: the next change, the
@@ -129,7 +129,7 @@ export function createBookingWatch (db: Database, log: Log, emptied: () => void)
      */
     async watch (bookingId: string, subscriber: BookingSubscriber): Promise<(() => void) | undefined> {
       const before = heard
-      const [first] = await readBookings(db, [bookingId])
+      const first = await readBooking(db, bookingId)
       if (first === undefined) return undefined
       const watcher: Watcher = { subscriber }
       if (isFinal(first)) {

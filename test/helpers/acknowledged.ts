@@ -318,10 +318,10 @@ async function storedBookings (db: Database, showId: string): Promise<Map<string
     SELECT b.id, b.status, b.quantity, b.hold_expires_at, b.created_at, b.confirmed_at, b.cancelled_at,
            coalesce(array_agg(s.label ORDER BY s.seat_no) FILTER (WHERE s.label IS NOT NULL), '{}') AS seats
     FROM bookings b
-    LEFT JOIN booking_seats bs ON bs.booking_id = b.id
+    LEFT JOIN booking_seats bs ON bs.booking_id = b.id AND bs.show_id = b.show_id
     LEFT JOIN seats s ON s.show_id = bs.show_id AND s.seat_no = bs.seat_no
     WHERE b.show_id = ${showId}
-    GROUP BY b.id`.execute(db)
+    GROUP BY b.id, b.show_id`.execute(db)
   return new Map(rows.map((row) => [row.id, {
     ...row,
     hold_expires_at: row.hold_expires_at.toISOString(),
@@ -354,14 +354,14 @@ function differences (booking: Booking, may: Set<BookingStatus>, found: Stored, 
 async function halfDone (db: Database, showId: string): Promise<string[]> {
   const { rows } = await sql<{ problem: string }>`
     SELECT format('booking %s (%s) lists %s seats for a quantity of %s', b.id, b.status, count(bs.seat_no), b.quantity) AS problem
-    FROM bookings b LEFT JOIN booking_seats bs ON bs.booking_id = b.id
+    FROM bookings b LEFT JOIN booking_seats bs ON bs.booking_id = b.id AND bs.show_id = b.show_id
     WHERE b.show_id = ${showId}
     GROUP BY b.id, b.status, b.quantity HAVING count(bs.seat_no) <> b.quantity
     UNION ALL
     SELECT format('seat %s points at booking %s, which %s', s.label, s.booking_id,
                   CASE WHEN b.id IS NULL THEN 'does not exist' ELSE 'does not list it' END)
     FROM seats s
-    LEFT JOIN bookings b ON b.id = s.booking_id
+    LEFT JOIN bookings b ON b.id = s.booking_id AND b.show_id = s.show_id
     LEFT JOIN booking_seats bs ON bs.booking_id = s.booking_id AND bs.show_id = s.show_id AND bs.seat_no = s.seat_no
     WHERE s.show_id = ${showId} AND s.booking_id IS NOT NULL AND (b.id IS NULL OR bs.booking_id IS NULL)
     UNION ALL
@@ -371,7 +371,7 @@ async function halfDone (db: Database, showId: string): Promise<string[]> {
                   CASE WHEN s.booking_id IS NULL THEN 'free' WHEN s.booking_id <> b.id THEN 'another booking''s'
                        WHEN s.hold_expires_at IS NULL THEN 'booked' ELSE 'held until ' || s.hold_expires_at END)
     FROM bookings b
-    JOIN booking_seats bs ON bs.booking_id = b.id
+    JOIN booking_seats bs ON bs.booking_id = b.id AND bs.show_id = b.show_id
     JOIN seats s ON s.show_id = bs.show_id AND s.seat_no = bs.seat_no
     WHERE b.show_id = ${showId} AND CASE
       WHEN b.status = 'PENDING' AND b.hold_expires_at > now() THEN s.booking_id IS DISTINCT FROM b.id OR s.hold_expires_at IS DISTINCT FROM b.hold_expires_at

@@ -12,24 +12,24 @@ export async function invariantViolations (db: Database, showId: string): Promis
       WHERE show_id = ${showId} AND (status = 'CONFIRMED' OR (status = 'PENDING' AND hold_expires_at > now()))
     )
     SELECT format('seat %s is listed by %s live bookings', bs.seat_no, count(*)) AS problem
-    FROM booking_seats bs JOIN live ON live.id = bs.booking_id
+    FROM booking_seats bs JOIN live ON live.id = bs.booking_id AND live.show_id = bs.show_id
     GROUP BY bs.seat_no HAVING count(*) > 1
     UNION ALL
     SELECT format('live booking %s lists seat %s but the seat is held by %s', live.id, bs.seat_no, coalesce(s.booking_id::text, 'nobody'))
-    FROM live JOIN booking_seats bs ON bs.booking_id = live.id
+    FROM live JOIN booking_seats bs ON bs.booking_id = live.id AND bs.show_id = live.show_id
     JOIN seats s ON s.show_id = bs.show_id AND s.seat_no = bs.seat_no
     WHERE s.booking_id IS DISTINCT FROM live.id
     UNION ALL
     SELECT format('live booking %s has %s seats for a quantity of %s', live.id, count(bs.seat_no), live.quantity)
-    FROM live LEFT JOIN booking_seats bs ON bs.booking_id = live.id
+    FROM live LEFT JOIN booking_seats bs ON bs.booking_id = live.id AND bs.show_id = live.show_id
     GROUP BY live.id, live.quantity HAVING count(bs.seat_no) <> live.quantity
     UNION ALL
     SELECT format('seat %s is booked by %s, which is %s', s.seat_no, b.id, b.status)
-    FROM seats s JOIN bookings b ON b.id = s.booking_id
+    FROM seats s JOIN bookings b ON b.id = s.booking_id AND b.show_id = s.show_id
     WHERE s.show_id = ${showId} AND s.hold_expires_at IS NULL AND b.status <> 'CONFIRMED'
     UNION ALL
     SELECT format('seat %s is held until %s by %s, whose hold ends %s (%s)', s.seat_no, s.hold_expires_at, b.id, b.hold_expires_at, b.status)
-    FROM seats s JOIN bookings b ON b.id = s.booking_id
+    FROM seats s JOIN bookings b ON b.id = s.booking_id AND b.show_id = s.show_id
     WHERE s.show_id = ${showId} AND s.hold_expires_at > now() AND (b.status <> 'PENDING' OR b.hold_expires_at <> s.hold_expires_at)
   `.execute(db)
   return rows.map((row) => row.problem)
