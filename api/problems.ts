@@ -8,8 +8,10 @@ import { maxProblemErrors, maxSeatsPerBooking, maxSeatsPerShow } from './common.
  */
 export const problemCatalogue = {
   validation_failed: { status: 400, title: 'The request is not valid', description: 'A body, query or header value does not match the document. `errors` lists each offending value as a JSON Pointer (`/body/quantity`) and a message. Fix the request; retrying it unchanged fails again.' },
+  invalid_ticket: { status: 400, title: 'The queue ticket is not valid', description: 'The ticket was not issued by this service for this show, or has been altered. Join the queue again with POST /shows/{id}/queue.' },
   bad_request: { status: 400, title: 'The request cannot be served', description: 'The request is not one this API can read at all: not valid HTTP, an unknown method, or an incomplete CORS preflight.' },
   unauthorized: { status: 401, title: 'Missing or wrong admin token', description: 'Admin routes need `Authorization: Bearer <ADMIN_TOKEN>`. The answer carries `WWW-Authenticate: Bearer`.' },
+  admission_required: { status: 403, title: 'An admission token is required', description: 'The show\'s waiting room is on: a hold needs `Admission-Token` with a token the queue gave this buyer for this show, before it expired. Join the queue with POST /shows/{id}/queue and hold once admitted.' },
   show_not_found: { status: 404, title: 'No such show', description: 'No show has this id (a malformed id is simply not found).' },
   booking_not_found: { status: 404, title: 'No such booking', description: 'No booking has this id (a malformed id is simply not found).' },
   route_not_found: { status: 404, title: 'No such route', description: 'No route has this path. The document at /docs/json lists every route.' },
@@ -18,6 +20,9 @@ export const problemCatalogue = {
   insufficient_seats: { status: 409, title: 'Not enough free seats', description: 'Fewer seats are free than `quantity` asks for. `available` is the number that was free when it was decided.' },
   seats_unavailable: { status: 409, title: 'Some of those seats are not free', description: 'A hold of named seats is all or none; `unavailable` lists the labels that are held, booked or unknown to the show.' },
   sales_closed: { status: 409, title: 'Sales for this show are closed', description: 'The show has started.' },
+  sales_not_open: { status: 409, title: 'Sales for this show have not opened yet', description: 'Holds are taken from `sales_open_at` on. When the show has a waiting room, join its queue meanwhile.' },
+  no_waiting_room: { status: 409, title: 'This show has no waiting room', description: 'There is no queue to join: hold seats directly with POST /bookings.' },
+  admission_in_use: { status: 409, title: 'This admission already holds a booking', description: 'An admission token holds one live booking at a time. Confirm or cancel the PENDING hold made with it (or let it lapse), then hold again.' },
   hold_expired: { status: 409, title: 'The hold has expired', description: 'The hold reached `hold_expires_at` before this confirm or cancel; its seats are free again.' },
   booking_cancelled: { status: 409, title: 'The booking was cancelled', description: 'A cancelled booking cannot be confirmed.' },
   idempotency_key_in_use: { status: 409, title: 'A request with this Idempotency-Key is still running', description: 'Another request with this key has not answered yet. Retry after a moment to get its answer.' },
@@ -49,6 +54,9 @@ const problemMembers = {
   },
   seats_unavailable: {
     unavailable: Type.Array(Type.String(), { maxItems: maxSeatsPerBooking, description: 'The asked-for labels that are not free' })
+  },
+  sales_not_open: {
+    sales_open_at: Type.String({ format: 'date-time', description: 'When holds are first taken' })
   }
 } satisfies Partial<Record<ProblemCode, TProperties>>
 
@@ -61,7 +69,8 @@ export type ProblemMembers<C extends ProblemCode> = Static<TObject<MembersOf<C>>
 const exampleMembers: { [C in keyof typeof problemMembers]: ProblemMembers<C> } = {
   validation_failed: { errors: [{ path: '/body/quantity', message: 'must be >= 1' }] },
   insufficient_seats: { available: 2 },
-  seats_unavailable: { unavailable: ['A2'] }
+  seats_unavailable: { unavailable: ['A2'] },
+  sales_not_open: { sales_open_at: '2035-12-01T10:00:00.000Z' }
 }
 
 /** An example answer of a code, for the document. */

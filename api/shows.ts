@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { maxSeatsPerShow, Page, Timestamp, Uuid } from './common.ts'
+import { WaitingRoom, WaitingRoomSettings } from './waiting-room.ts'
 
 const ShowName = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: '1..200 characters, no control characters', examples: ['Coldplay — Mumbai, night 1'] })
 const StartTime = Type.String({ format: 'date-time', description: 'When the show starts; must be in the future, before the year 10000, and not a leap second (:60). Sales close then.', examples: ['2035-12-31T20:00:00Z'] })
@@ -12,7 +13,9 @@ export const Show = Type.Object({
   layout: Type.Union([Type.Literal('numbered'), Type.Literal('rows')], {
     description: '`numbered`: seats 1..N. `rows`: seats labelled row then number, A1..A20'
   }),
-  created_at: Timestamp
+  created_at: Timestamp,
+  sales_open_at: Type.Union([Timestamp, Type.Null()], { description: 'Holds are taken from then on (409 sales_not_open before); null: from the creation' }),
+  waiting_room: Type.Union([Type.Ref(WaitingRoom), Type.Null()], { description: 'The queue in front of the show; null when it has none' })
 }, {
   $id: 'Show',
   title: 'Show',
@@ -23,7 +26,9 @@ export const Show = Type.Object({
     start_time: '2035-12-31T20:00:00.000Z',
     total_seats: 500,
     layout: 'rows',
-    created_at: '2026-11-25T09:30:00.000Z'
+    created_at: '2026-11-25T09:30:00.000Z',
+    sales_open_at: '2035-12-01T10:00:00.000Z',
+    waiting_room: { enabled: true, admit_per_minute: 600 }
   }]
 })
 export type Show = Static<typeof Show>
@@ -71,10 +76,17 @@ export const SeatRow = Type.Object({
   seats: Type.Integer({ minimum: 1, maximum: 500, examples: [20] })
 }, { $id: 'SeatRow', title: 'SeatRow', additionalProperties: false })
 
+/** How a new show's sale opens: at a set time, behind a waiting room; both optional. */
+const saleOpening = {
+  sales_open_at: Type.Optional(Type.String({ format: 'date-time', description: 'When holds are first taken (before start_time); holds before then answer 409 sales_not_open', examples: ['2035-12-01T10:00:00Z'] })),
+  waiting_room: Type.Optional(Type.Ref(WaitingRoomSettings))
+}
+
 export const CreateNumberedShowRequest = Type.Object({
   name: ShowName,
   start_time: StartTime,
-  total_seats: Type.Integer({ minimum: 1, maximum: maxSeatsPerShow, description: 'Seats labelled 1..N; at most MAX_SEATS_PER_SHOW (100000 by default, 1000000 at most)', examples: [500] })
+  total_seats: Type.Integer({ minimum: 1, maximum: maxSeatsPerShow, description: 'Seats labelled 1..N; at most MAX_SEATS_PER_SHOW (100000 by default, 1000000 at most)', examples: [500] }),
+  ...saleOpening
 }, {
   $id: 'CreateNumberedShowRequest',
   title: 'CreateNumberedShowRequest',
@@ -89,7 +101,8 @@ export const CreateRowsShowRequest = Type.Object({
     minItems: 1,
     maxItems: 200,
     description: 'Seats labelled row then number (A1..A20); the total is the sum and obeys MAX_SEATS_PER_SHOW'
-  })
+  }),
+  ...saleOpening
 }, {
   $id: 'CreateRowsShowRequest',
   title: 'CreateRowsShowRequest',

@@ -15,6 +15,11 @@ export type EngineErrorCode = 'invalid_input' | Extract<ProblemCode,
   | 'booking_cancelled'
   | 'idempotency_key_reused'
   | 'idempotency_key_in_use'
+  | 'sales_not_open'
+  | 'no_waiting_room'
+  | 'invalid_ticket'
+  | 'admission_required'
+  | 'admission_in_use'
 >
 
 export interface EngineErrorDetails {
@@ -24,6 +29,8 @@ export interface EngineErrorDetails {
   available?: number
   /** seats_unavailable: the asked-for labels that were not free. */
   unavailable?: string[]
+  /** sales_not_open: when holds are first taken. */
+  salesOpenAt?: string
 }
 
 export class EngineError extends Error {

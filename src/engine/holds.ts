@@ -9,16 +9,21 @@ import { insertBookings, listBookingSeats, markSeats, pickLabelledSeats, pickSea
 import { claimKeys, decideOnce, requestHash, runOnce, type DecidedKey, type KeyedRequest } from './idempotency.ts'
 import { assignLabels, assignSeats, type Seat } from './seat-assignment.ts'
 import { showNotFound } from './shows.ts'
+import { claimAdmissions, recordAdmissions } from './waiting-room/statements.ts'
 import { isUuid } from './uuid.ts'
 
 export type HoldRequest =
   | { showId: string, quantity: number }
   | { showId: string, labels: string[] }
 
-/** A quantity hold waiting for its show's next batch, with its Idempotency-Key when it has one. */
+/**
+ * A quantity hold waiting for its show's next batch, with its Idempotency-Key when it has one,
+ * and the sequence number of its admission when the show's waiting room is on.
+ */
 export interface BatchedHold {
   quantity: number
   keyed?: KeyedRequest
+  admission?: number
 }
 
 /**
@@ -39,29 +44,38 @@ export interface HoldSettings {
  * Places a hold: a PENDING booking of the show's seats that lasts `holdSeconds`; with an
  * Idempotency-Key, at most once per key and body. In order:
  *
- * 1. limits: the seat count and the show id;
+ * 1. limits: the seat count and the show id (the admission was checked before);
  * 2. the batched pass: a quantity hold goes with the other holds of its show in one transaction
  *    (holdBatch) that claims their keys and skips seats other transactions have locked;
  * 3. the passes that wait for locked seats (holdWaitingForLocks), when the batch did not grant it
  *    or it asks for labelled seats: with a key, in the key's own transaction;
  * 4. the outcome: the booking, or the refusal, which a key records for its retries.
+ *
+ * With an admission (the sequence number of a valid admission token), each pass claims it in its
+ * transaction: an admission whose last hold is still live holds nothing more (admission_in_use).
  */
 export async function placeHold (
   db: Database,
   batches: BatchQueue<BatchedHold, BatchedOutcome>,
   settings: HoldSettings,
   request: HoldRequest,
-  idempotencyKey?: string
+  idempotencyKey?: string,
+  admission?: number
 ): Promise<Booking> {
   const [field, count] = 'labels' in request ? ['seats', request.labels.length] : ['quantity', request.quantity]
   if (count > settings.maxSeatsPerBooking) throw invalidInput(field, `must ask for at most ${settings.maxSeatsPerBooking} seats`)
   if (!isUuid(request.showId)) throw showNotFound(request.showId)
   const keyed = idempotencyKey === undefined ? undefined : { showId: request.showId, key: idempotencyKey, hash: requestHash(request) }
 
-  const batched = 'quantity' in request ? await batches.submit(request.showId, { quantity: request.quantity, keyed }) : undefined
+  const batched = 'quantity' in request ? await batches.submit(request.showId, { quantity: request.quantity, keyed, admission }) : undefined
   if (batched?.kind === 'granted') return batched.booking
 
-  const holdWaiting = async (trx: Database) => await holdWaitingForLocks(trx, request, settings.holdSeconds)
+  const holdWaiting = async (trx: Database) => admission === undefined
+    ? await holdWaitingForLocks(trx, request, settings.holdSeconds)
+    : await inTransaction(trx, async (trx) => {
+      await claimAdmission(trx, request.showId, admission)
+      return await holdWaitingForLocks(trx, request, settings.holdSeconds, admission)
+    })
   if (keyed === undefined) return await holdWaiting(db)
   // The batch claimed the key: it is this request's to decide.
   if (batched?.kind === 'not granted') return await decideOnce(db, keyed, holdWaiting)
@@ -85,7 +99,11 @@ export async function holdBatch (
     const keyed = holds.flatMap((hold) => hold.keyed ?? [])
     const claimed = keyed.length === 0 ? new Set<string>() : await claimKeys(trx, showId, keyed, { skipBusy: true })
     // A key sent twice at once is claimed for its first hold only.
-    const placed = holds.filter((hold) => hold.keyed === undefined || claimed.delete(hold.keyed.key))
+    const keyPlaced = holds.filter((hold) => hold.keyed === undefined || claimed.delete(hold.keyed.key))
+    // An admission in use (or sent twice at once) is not granted here; the hold's own pass tells why.
+    const admissions = keyPlaced.flatMap((hold) => hold.admission ?? [])
+    const admitted = admissions.length === 0 ? new Set<number>() : await claimedAdmissions(trx, showId, admissions)
+    const placed = keyPlaced.filter((hold) => hold.admission === undefined || admitted.delete(hold.admission))
     if (placed.length > 0) placing?.(placed.length)
     const { bookings } = placed.length === 0 ? { bookings: [] } : await holdFound(trx, showId, placed, holdSeconds, 'skip-locked')
     const position = new Map(placed.map((hold, index) => [hold, index]))
@@ -113,7 +131,7 @@ async function holdFound (
   const quantities = holds.map((hold) => hold.quantity)
   const found = await pickSeats(trx, showId, quantities.reduce((sum, quantity) => sum + quantity, 0), lockWait).execute()
   const assignment = assignSeats(quantities, found)
-  const grants = assignment.seats.flatMap((seats, index) => seats === undefined ? [] : [{ index, seats, keyed: holds[index]!.keyed }])
+  const grants = assignment.seats.flatMap((seats, index) => seats === undefined ? [] : [{ index, seats, keyed: holds[index]!.keyed, admission: holds[index]!.admission }])
   const bookings = await writeHolds(trx, showId, grants, assignment.released, holdSeconds)
   const byHold = new Map(grants.map((grant, i) => [grant.index, bookings[i]]))
   return { bookings: holds.map((_, index) => byHold.get(index)), found: assignment.picked }
@@ -122,6 +140,8 @@ async function holdFound (
 interface Grant {
   seats: Seat[]
   keyed?: KeyedRequest
+  /** The admission it holds under, claimed earlier in the transaction. */
+  admission?: number | undefined
 }
 
 /**
@@ -130,7 +150,7 @@ interface Grant {
  * ones in the same transaction. Returns the bookings in the grants' order.
  */
 async function writeHolds (trx: Database, showId: string, grants: Grant[], released: number[], holdSeconds: number): Promise<Booking[]> {
-  const holds = grants.map((grant) => ({ id: randomUUID(), quantity: grant.seats.length, seats: grant.seats, keyed: grant.keyed }))
+  const holds = grants.map((grant) => ({ id: randomUUID(), quantity: grant.seats.length, seats: grant.seats, keyed: grant.keyed, admission: grant.admission }))
   let bookings: Booking[] = []
   if (holds.length > 0) {
     const rows = await insertBookings(trx, showId, holds, holdSeconds).execute()
@@ -138,6 +158,8 @@ async function writeHolds (trx: Database, showId: string, grants: Grant[], relea
     bookings = holds.map((hold) => toBooking({ ...byId.get(hold.id)!, seats: hold.seats.map((seat) => seat.label) }))
     await listBookingSeats(trx, showId, holds.flatMap((hold) => hold.seats.map((seat) => ({ booking_id: hold.id, seat_no: seat.seat_no })))).execute()
   }
+  const admitted = holds.flatMap((hold) => hold.admission === undefined ? [] : [{ seq: hold.admission, booking_id: hold.id }])
+  if (admitted.length > 0) await recordAdmissions(trx, showId, admitted).execute()
   const decided: DecidedKey[] = holds.flatMap((hold, i) => hold.keyed === undefined ? [] : [{ key: hold.keyed.key, outcome: { booking: bookings[i]! } }])
   const seats: Array<{ seat_no: number, booking_id: string | null }> = [
     ...holds.flatMap((hold) => hold.seats.map((seat) => ({ seat_no: seat.seat_no, booking_id: hold.id }))),
@@ -152,12 +174,12 @@ async function writeHolds (trx: Database, showId: string, grants: Grant[], relea
  * once its lock is granted, so that a refusal is true. Each search and its writes are one
  * transaction (the key's, with a key), so a search that comes up short lets its locks go at once.
  */
-async function holdWaitingForLocks (db: Database, request: HoldRequest, holdSeconds: number): Promise<Booking> {
+async function holdWaitingForLocks (db: Database, request: HoldRequest, holdSeconds: number, admission?: number): Promise<Booking> {
   const { showId } = request
   if ('labels' in request) {
     const assigned = await inTransaction(db, async (trx) => {
       const assigned = assignLabels(request.labels, await pickLabelledSeats(trx, showId, request.labels).execute())
-      return 'seats' in assigned ? { booking: (await writeHolds(trx, showId, [{ seats: assigned.seats }], [], holdSeconds))[0]! } : assigned
+      return 'seats' in assigned ? { booking: (await writeHolds(trx, showId, [{ seats: assigned.seats, admission }], [], holdSeconds))[0]! } : assigned
     })
     if ('booking' in assigned) return assigned.booking
     throw await whyShowClosed(db, showId) ??
@@ -173,12 +195,26 @@ async function holdWaitingForLocks (db: Database, request: HoldRequest, holdSeco
     // queue for the last few seats' locks.
     free = assignSeats([request.quantity], await pickSeats(db, showId, request.quantity, 'no locks').execute()).picked
     if (free < request.quantity) break
-    const result = await inTransaction(db, async (trx) => await holdFound(trx, showId, [{ quantity: request.quantity }], holdSeconds, 'wait'))
+    const result = await inTransaction(db, async (trx) => await holdFound(trx, showId, [{ quantity: request.quantity, admission }], holdSeconds, 'wait'))
     if (result.bookings[0] !== undefined) return result.bookings[0]
     free = result.found
   }
   throw await whyShowClosed(db, showId) ??
     new EngineError('insufficient_seats', `Asked for ${request.quantity} seats, ${free} are free`, { available: free })
+}
+
+/** Claims the admissions among `seqs` that hold no live booking, in the caller's transaction. */
+async function claimedAdmissions (trx: Database, showId: string, seqs: number[]): Promise<Set<number>> {
+  const unique = [...new Set(seqs)]
+  const rows = await claimAdmissions(trx, showId, unique).execute()
+  return new Set(rows.map((row) => Number(row.seq)))
+}
+
+/** Claims one admission for a hold in the caller's transaction, or refuses the hold. */
+async function claimAdmission (trx: Database, showId: string, seq: number): Promise<void> {
+  if ((await claimedAdmissions(trx, showId, [seq])).size === 0) {
+    throw new EngineError('admission_in_use', 'This admission holds a booking still PENDING: confirm or cancel it first')
+  }
 }
 
 /** Runs `run` in the caller's transaction, or in one of its own retried as a deadlock's victim. */

@@ -43,7 +43,12 @@ export class AvailabilityStream implements ShowSubscriber {
   }
 
   availability (json: string): void {
-    const event = `event: availability\ndata: ${json}\n\n`
+    this.event('availability', json)
+  }
+
+  /** An event that replaces whatever of the stream's events is not written yet. */
+  event (name: string, json: string): void {
+    const event = `event: ${name}\ndata: ${json}\n\n`
     if (!this.#opened || this.#blocked) this.#pending = event
     else this.#write(event)
   }

@@ -18,12 +18,12 @@ export async function sendProblem (reply: FastifyReply, body: Problem): Promise<
 }
 
 function fromEngine (error: EngineError, part: string): Problem {
-  const { code, message, details: { errors, available, unavailable } } = error
+  const { code, message, details: { errors, available, unavailable, salesOpenAt } } = error
   if (code === 'invalid_input') {
     return problem('validation_failed', message, { errors: (errors ?? []).map(({ field, message }) => ({ path: `/${part}/${field}`, message })) })
   }
   // The engine gives the members its codes require; tests check every answer against the document.
-  return { ...problem(code, message), ...(available !== undefined && { available }), ...(unavailable !== undefined && { unavailable }) } as Problem
+  return { ...problem(code, message), ...(available !== undefined && { available }), ...(unavailable !== undefined && { unavailable }), ...(salesOpenAt !== undefined && { sales_open_at: salesOpenAt }) } as Problem
 }
 
 const partNames: Record<string, string> = { body: 'body', querystring: 'query', params: 'params', headers: 'headers' }
