@@ -97,6 +97,8 @@ CREATE TABLE public.admissions (
     show_id uuid NOT NULL,
     seq bigint NOT NULL,
     booking_id uuid,
+    held_until timestamp(3) with time zone,
+    CONSTRAINT admissions_check CHECK (((booking_id IS NULL) = (held_until IS NULL))),
     CONSTRAINT admissions_seq_check CHECK ((seq >= 1))
 );
 

@@ -27,12 +27,16 @@ CREATE TABLE waiting_room_rates (
   PRIMARY KEY (show_id, setting)
 );
 
--- The booking each admission last held: an admission holds one live booking at a time.
+-- The booking each admission last held, and the end of that hold as it was made: an admission
+-- holds one live booking at a time. The end is on the row itself because a claim decides on the
+-- row's latest version, once locked, while a booking committed meanwhile is not in its snapshot.
 CREATE TABLE admissions (
   show_id uuid NOT NULL REFERENCES waiting_rooms (show_id),
   seq bigint NOT NULL CHECK (seq >= 1),
   booking_id uuid,
-  PRIMARY KEY (show_id, seq)
+  held_until timestamptz(3),
+  PRIMARY KEY (show_id, seq),
+  CHECK ((booking_id IS NULL) = (held_until IS NULL))
 );
 
 -- migrate:down

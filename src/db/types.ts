@@ -27,6 +27,7 @@ export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
 export interface Admissions {
   booking_id: string | null;
+  held_until: Timestamp | null;
   seq: Int8;
   show_id: string;
 }

@@ -158,7 +158,7 @@ async function writeHolds (trx: Database, showId: string, grants: Grant[], relea
     bookings = holds.map((hold) => toBooking({ ...byId.get(hold.id)!, seats: hold.seats.map((seat) => seat.label) }))
     await listBookingSeats(trx, showId, holds.flatMap((hold) => hold.seats.map((seat) => ({ booking_id: hold.id, seat_no: seat.seat_no })))).execute()
   }
-  const admitted = holds.flatMap((hold) => hold.admission === undefined ? [] : [{ seq: hold.admission, booking_id: hold.id }])
+  const admitted = holds.flatMap((hold, i) => hold.admission === undefined ? [] : [{ seq: hold.admission, booking_id: hold.id, held_until: bookings[i]!.hold_expires_at }])
   if (admitted.length > 0) await recordAdmissions(trx, showId, admitted).execute()
   const decided: DecidedKey[] = holds.flatMap((hold, i) => hold.keyed === undefined ? [] : [{ key: hold.keyed.key, outcome: { booking: bookings[i]! } }])
   const seats: Array<{ seat_no: number, booking_id: string | null }> = [

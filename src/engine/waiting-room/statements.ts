@@ -112,32 +112,36 @@ export function addRateSetting (db: Database, showId: string, setting: { since: 
 }
 
 /**
- * Claims admissions for new holds: each admission whose last booking is not a live PENDING hold
- * (by the clock once its row is locked) is taken, its booking cleared until the hold is written.
- * Returns the sequence numbers claimed; one held by a live hold is not. In sequence order, so
- * concurrent claims lock rows in one order.
+ * Claims admissions for new holds: each admission is taken unless its last hold is live, judged on
+ * the row's latest version once locked (a hold committed since this statement began is there,
+ * though not in its snapshot): free when that hold's end has passed, or when its booking (one
+ * committed before this statement) is no longer PENDING. Returns the sequence numbers claimed. In
+ * sequence order, so concurrent claims lock rows in one order.
  */
 export function claimAdmissions (db: Database, showId: string, seqs: number[]) {
   return db.insertInto('admissions')
-    .columns(['show_id', 'seq', 'booking_id'])
+    .columns(['show_id', 'seq'])
     .expression((eb) => eb.selectFrom(['waiting_rooms as w', jsonRows(seqs.map((seq) => ({ seq })), { seq: 'bigint' })])
-      .select(['w.show_id', 'h.seq', eb.val(null).$castTo<string | null>().as('booking_id')])
+      .select(['w.show_id', 'h.seq'])
       .where('w.show_id', '=', showId)
       .orderBy('h.seq'))
-    .onConflict((oc) => oc.columns(['show_id', 'seq']).doUpdateSet({ booking_id: null })
-      .where((eb) => eb.not(eb.exists(eb.selectFrom('bookings as b').select('b.id')
-        .where('b.show_id', '=', showId)
-        .whereRef('b.id', '=', 'admissions.booking_id')
-        .where('b.status', '=', 'PENDING')
-        .where('b.hold_expires_at', '>', clock)))))
+    .onConflict((oc) => oc.columns(['show_id', 'seq']).doUpdateSet({ booking_id: null, held_until: null })
+      .where((eb) => eb.or([
+        eb('admissions.held_until', 'is', null),
+        eb('admissions.held_until', '<=', clock),
+        eb.exists(eb.selectFrom('bookings as b').select('b.id')
+          .where('b.show_id', '=', showId)
+          .whereRef('b.id', '=', 'admissions.booking_id')
+          .where((eb) => eb.or([eb('b.status', '<>', 'PENDING'), eb('b.hold_expires_at', '<=', clock)])))
+      ])))
     .returning('seq')
 }
 
-/** Records the booking each claimed admission now holds, in the holds' transaction. */
-export function recordAdmissions (db: Database, showId: string, held: Array<{ seq: number, booking_id: string }>) {
+/** Records the hold each claimed admission now has, in the holds' transaction. */
+export function recordAdmissions (db: Database, showId: string, held: Array<{ seq: number, booking_id: string, held_until: string }>) {
   return db.updateTable('admissions')
-    .from(jsonRows(held, { seq: 'bigint', booking_id: 'uuid' }))
-    .set((eb) => ({ booking_id: eb.ref('h.booking_id') }))
+    .from(jsonRows(held, { seq: 'bigint', booking_id: 'uuid', held_until: 'timestamptz' }))
+    .set((eb) => ({ booking_id: eb.ref('h.booking_id'), held_until: eb.ref('h.held_until') }))
     .where('admissions.show_id', '=', showId)
     .whereRef('admissions.seq', '=', 'h.seq')
 }
