@@ -1,6 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Timestamp, Uuid } from './common.ts'
 
+/** The most buyers one show's queue places (the opening's draw covers up to 2^32). */
+export const maxQueueLength = 2 ** 32
+
 const AdmitPerMinute = Type.Integer({
   minimum: 1,
   maximum: 1_000_000,
@@ -47,11 +50,11 @@ export const QueueTicket = Type.Object({
   ticket: Type.String({ description: 'Opaque and signed: keep it, and ask GET /shows/{id}/queue/{ticket} for the place it gives', examples: ['eyJrIjoidCIsInMiOi...Jx9.q3J8...'] }),
   show_id: Uuid,
   status: Type.Union([Type.Literal('waiting'), Type.Literal('admitted')], { description: '`admitted`: hold with `admission_token` before `admission_expires_at`' }),
-  position: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+  position: Type.Union([Type.Integer({ minimum: 0, maximum: maxQueueLength }), Type.Null()], {
     description: 'Place in the line: 1 is next; 0 once admitted. Null before the opening: everyone who joined before `sales_open_at` is placed in one random order then',
     examples: [42]
   }),
-  ahead: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'Buyers still waiting ahead (position - 1 while waiting); null before the opening', examples: [41] }),
+  ahead: Type.Union([Type.Integer({ minimum: 0, maximum: maxQueueLength }), Type.Null()], { description: 'Buyers still waiting ahead (position - 1 while waiting); null before the opening', examples: [41] }),
   estimated_admission_at: Type.Union([Timestamp, Type.Null()], { description: 'When the ticket should be admitted at the current rate (the admission time once admitted); null before the opening' }),
   admission_token: Type.Union([Type.String(), Type.Null()], { description: 'Send as `Admission-Token` on POST /bookings for this show; null until admitted' }),
   admission_expires_at: NullableTimestamp
