@@ -9,6 +9,12 @@ export const holdOf = (showId: string, quantity: number): Outgoing => ({ method:
 
 interface Answered<T> { status: number, json: T, retryAfterSeconds: number }
 
+/** Sets a show's waiting room (PATCH /admin/shows/{id}/waiting-room). */
+export async function setWaitingRoom (base: string, showId: string, body: { admit_per_minute: number } | { enabled: false }): Promise<void> {
+  const { status, json } = await call<unknown>(base, 'PATCH', `/admin/shows/${showId}/waiting-room`, body)
+  if (status !== 200) throw new Error(`setting the waiting room of ${showId} answered ${status}: ${JSON.stringify(json)}`)
+}
+
 async function once<T> (base: string, method: string, urlPath: string, body?: unknown): Promise<Answered<T>> {
   const headers: Record<string, string> = { authorization: `Bearer ${adminToken}` }
   if (body !== undefined) headers['content-type'] = 'application/json'
@@ -39,9 +45,9 @@ export async function postShow (base: string, name: string, totalSeats: number):
   return await once<{ id?: string }>(base, 'POST', '/admin/shows', showOf(name, totalSeats))
 }
 
-/** A show that starts tomorrow, created however many 503s it takes within the retry limit. */
-export async function createShow (base: string, name: string, totalSeats: number): Promise<string> {
-  const { status, json } = await call<{ id?: string }>(base, 'POST', '/admin/shows', showOf(name, totalSeats))
+/** A show that starts tomorrow (with `extra` members), created however many 503s it takes within the retry limit. */
+export async function createShow (base: string, name: string, totalSeats: number, extra: Record<string, unknown> = {}): Promise<string> {
+  const { status, json } = await call<{ id?: string }>(base, 'POST', '/admin/shows', { ...showOf(name, totalSeats), ...extra })
   if (status !== 201 || json.id === undefined) throw new Error(`creating show "${name}" answered ${status}: ${JSON.stringify(json)}`)
   return json.id
 }
