@@ -60,6 +60,11 @@ export function createWaitingRoom (db: Database, settings: WaitingRoomSettings, 
   async function readFresh (showId: string): Promise<ShowRead> {
     const row = await readShowRoom(db, showId).executeTakeFirst()
     if (row === undefined) throw showNotFound(showId)
+    return remember(showId, row)
+  }
+
+  /** Keeps a read of the show for the requests of the next second. */
+  function remember (showId: string, row: ShowRoomRow): ShowRead {
     const read = { row, room: toRoom(showId, row), readAt: performance.now() }
     if (read.room !== undefined) observeRoom(read.room)
     if (reads.size > 1_000) for (const [id, old] of reads) if (read.readAt - old.readAt > readReuseMs) reads.delete(id)
@@ -121,9 +126,9 @@ export function createWaitingRoom (db: Database, settings: WaitingRoomSettings, 
   const joins = createBatchQueue<null, { seq: number, joinedAt: number, read: ShowRead }>(async (showId, buyers) => {
     const joined = await joinRoom(db, showId, buyers.length).executeTakeFirst()
     if (joined === undefined) throw await whyNoJoin(showId)
-    const read = await readFresh(showId)
+    const read = remember(showId, joined)
     const first = Number(joined.joined) - buyers.length + 1
-    return buyers.map((_, i) => ({ seq: first + i, joinedAt: joined.joined_at.getTime(), read }))
+    return buyers.map((_, i) => ({ seq: first + i, joinedAt: joined.now.getTime(), read }))
   }, { batchesPerKey: 1, itemsToStartAnother: Infinity, itemsPerBatch: 1_000 })
 
   return {
@@ -133,7 +138,7 @@ export function createWaitingRoom (db: Database, settings: WaitingRoomSettings, 
       const { seq, joinedAt, read } = await joins.submit(showId, null)
       const room = read.room!
       const ticket = signer.sign({ kind: 'ticket', showId, seq, joinedAt, expiresAt: room.startsAt })
-      return view({ ...room, now: Math.max(room.now, joinedAt) }, ticket, seq, joinedAt)
+      return view(room, ticket, seq, joinedAt)
     },
 
     /**

@@ -33,16 +33,20 @@ export interface ShowRoomRow {
 export function readShowRoom (db: Database, showId: string) {
   return db.selectFrom('shows')
     .leftJoin('waiting_rooms as w', (join) => join.on('w.show_id', '=', showId).onRef('w.show_id', '=', 'shows.id'))
-    .select((eb) => [
+    .select([
       'shows.start_time', 'shows.sales_open_at', opening.as('opens_at'), clock.as('now'),
-      'w.shuffle_seed', 'w.joined', 'w.joined_before_opening',
-      jsonArrayFrom(eb.selectFrom('waiting_room_rates as r')
-        .select(['r.since', 'r.admit_per_minute', 'r.admitted_before'])
-        .where('r.show_id', '=', showId)
-        .orderBy('r.setting')).as('settings')
+      'w.shuffle_seed', 'w.joined', 'w.joined_before_opening', rateSettings(showId)
     ])
     .where('shows.id', '=', showId)
     .$castTo<ShowRoomRow>()
+}
+
+/** The room's rate settings, in the order they were set, as a JSON array. */
+function rateSettings (showId: string) {
+  return jsonArrayFrom(eb.selectFrom('waiting_room_rates as r')
+    .select(['r.since', 'r.admit_per_minute', 'r.admitted_before'])
+    .where('r.show_id', '=', showId)
+    .orderBy('r.setting')).as('settings')
 }
 
 /** The room of a row that has one. */
@@ -67,8 +71,9 @@ export function toRoom (showId: string, row: ShowRoomRow): Room | undefined {
 /**
  * `count` buyers join the room of an open show: the counter moves by `count` (and the count of
  * those who joined before the opening too, while it is ahead, by the clock once the row is
- * locked), so the joiners' sequence numbers are joined - count + 1 .. joined. No row when the show
- * has no room or has started.
+ * locked), so the joiners' sequence numbers are joined - count + 1 .. joined. It answers the
+ * show and room as they are then, as readShowRoom does: a batch of joins is one round trip. No row
+ * when the show has no room or has started.
  */
 export function joinRoom (db: Database, showId: string, count: number) {
   return db.updateTable('waiting_rooms as w')
@@ -80,7 +85,11 @@ export function joinRoom (db: Database, showId: string, count: number) {
     .where('w.show_id', '=', showId)
     .where('shows.id', '=', showId)
     .where('shows.start_time', '>', clock)
-    .returning(['w.joined', clock.as('joined_at')])
+    .returning([
+      'shows.start_time', 'shows.sales_open_at', opening.as('opens_at'), clock.as('now'),
+      'w.shuffle_seed', 'w.joined', 'w.joined_before_opening', rateSettings(showId)
+    ])
+    .$castTo<ShowRoomRow>()
 }
 
 /** A new room, for a show created in the same transaction or an existing one that had none. */
