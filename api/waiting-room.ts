@@ -77,7 +77,7 @@ export type QueueTicket = Static<typeof QueueTicket>
 
 export const QueueTicketParams = Type.Object({
   id: Type.String({ description: 'The show id' }),
-  ticket: Type.String({ maxLength: 1000, description: 'The `ticket` of a QueueTicket' })
+  ticket: Type.String({ description: 'The `ticket` of a QueueTicket' })
 })
 
 export const AdmissionHeaders = Type.Object({
