@@ -56,6 +56,8 @@ interface ShowRead {
 export function createWaitingRoom (db: Database, settings: WaitingRoomSettings, observer: WaitingRoomObserver = {}) {
   const signer = createSigner(settings.secret)
   const reads = new Map<string, ShowRead>()
+  // A sale's first second brings thousands of requests for a show nobody read yet: they wait for one read.
+  const reading = new Map<string, Promise<ShowRead>>()
 
   async function readFresh (showId: string): Promise<ShowRead> {
     const row = await readShowRoom(db, showId).executeTakeFirst()
@@ -79,7 +81,12 @@ export function createWaitingRoom (db: Database, settings: WaitingRoomSettings, 
     const age = read === undefined ? Infinity : performance.now() - read.readAt
     const settles = read === undefined ? 0 : read.row.opens_at.getTime() + placementDelayMs
     if (read === undefined || age > readReuseMs || (read.row.now.getTime() < settles && read.row.now.getTime() + age >= settles)) {
-      read = await readFresh(showId)
+      let pending = reading.get(showId)
+      if (pending === undefined) {
+        pending = readFresh(showId).finally(() => reading.delete(showId))
+        reading.set(showId, pending)
+      }
+      read = await pending
     }
     const now = read.row.now.getTime() + (performance.now() - read.readAt)
     return { row: read.row, room: read.room === undefined ? undefined : { ...read.room, now }, now }
