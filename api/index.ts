@@ -10,6 +10,7 @@ import {
   Availability, CreateNumberedShowRequest, CreateRowsShowRequest, CreateShowRequest, Seat, SeatMap, SeatRow,
   Show, ShowAvailability, ShowPage, ShowWithStats, ShowWithStatsPage
 } from './shows.ts'
+import { QueueEventStream, QueueTicket, SetAdmissionRate, SwitchWaitingRoomOff, WaitingRoom, WaitingRoomSettings, WaitingRoomUpdate } from './waiting-room.ts'
 
 export * from './bookings.ts'
 export * from './common.ts'
@@ -17,10 +18,12 @@ export * from './events.ts'
 export * from './operations.ts'
 export * from './problems.ts'
 export * from './shows.ts'
+export * from './waiting-room.ts'
 
 /** Every named component, in an order where each comes after the components it refers to. */
 export const components = [
   ProblemError, ...Object.values(problemSchemas), Problem,
+  WaitingRoom, WaitingRoomSettings, SetAdmissionRate, SwitchWaitingRoomOff, WaitingRoomUpdate, QueueTicket, QueueEventStream,
   Show, Availability, ShowWithStats, ShowAvailability, ShowEventStream, Seat, SeatMap, SeatRow,
   CreateNumberedShowRequest, CreateRowsShowRequest, CreateShowRequest, ShowPage, ShowWithStatsPage,
   Booking, HoldByQuantityRequest, HoldBySeatsRequest, CreateBookingRequest, EmptyRequest, BookingPage, BookingEventStream,
@@ -30,7 +33,8 @@ export const components = [
 export const tags = [
   { name: 'shows', description: 'Public: upcoming shows, their availability and seat maps' },
   { name: 'bookings', description: 'Public: hold seats, then confirm or cancel' },
-  { name: 'admin', description: 'Admin: create shows and look at their bookings (bearer token)' },
+  { name: 'queue', description: 'Public: the waiting room in front of a show\'s sale: join, watch your place, get admitted' },
+  { name: 'admin', description: 'Admin: create shows, run their waiting rooms and look at their bookings (bearer token)' },
   { name: 'operations', description: 'Liveness and readiness' },
   { name: 'problems', description: 'What each problem code means: the pages problem `type`s name' }
 ]

@@ -8,8 +8,10 @@ import { maxProblemErrors, maxSeatsPerBooking, maxSeatsPerShow } from './common.
  */
 export const problemCatalogue = {
   validation_failed: { status: 400, title: 'The request is not valid', description: 'A body, query or header value does not match the document. `errors` lists each offending value as a JSON Pointer (`/body/quantity`) and a message. Fix the request; retrying it unchanged fails again.' },
+  invalid_ticket: { status: 400, title: 'The queue ticket is not valid', description: 'The ticket was not issued by this service for this show, or has been altered. Join the queue again with POST /shows/{id}/queue.' },
   bad_request: { status: 400, title: 'The request cannot be served', description: 'The request is not one this API can read at all: not valid HTTP, an unknown method, or an incomplete CORS preflight.' },
   unauthorized: { status: 401, title: 'Missing or wrong admin token', description: 'Admin routes need `Authorization: Bearer <ADMIN_TOKEN>`. The answer carries `WWW-Authenticate: Bearer`.' },
+  admission_required: { status: 403, title: 'An admission token is required', description: 'The show\'s waiting room is on: a hold needs `Admission-Token` with a token the queue gave this buyer for this show, before it expired. Join the queue with POST /shows/{id}/queue and hold once admitted.' },
   show_not_found: { status: 404, title: 'No such show', description: 'No show has this id (a malformed id is simply not found).' },
   booking_not_found: { status: 404, title: 'No such booking', description: 'No booking has this id (a malformed id is simply not found).' },
   route_not_found: { status: 404, title: 'No such route', description: 'No route has this path. The document at /docs/json lists every route.' },
@@ -19,6 +21,9 @@ export const problemCatalogue = {
   no_adjacent_seats: { status: 409, title: 'No block of that many adjacent free seats', description: 'No row has `quantity` adjacent free seats (consecutive numbers on a numbered show). `available` is the number of free seats and `largest_block` the longest run of adjacent free seats when it was decided; ask for fewer seats together, or for seats anywhere.' },
   seats_unavailable: { status: 409, title: 'Some of those seats are not free', description: 'A hold of named seats is all or none; `unavailable` lists the labels that are held, booked or unknown to the show.' },
   sales_closed: { status: 409, title: 'Sales for this show are closed', description: 'The show has started.' },
+  sales_not_open: { status: 409, title: 'Sales for this show have not opened yet', description: 'Holds are taken from `sales_open_at` on. When the show has a waiting room, join its queue meanwhile.' },
+  no_waiting_room: { status: 409, title: 'This show has no waiting room', description: 'There is no queue to join: hold seats directly with POST /bookings.' },
+  admission_in_use: { status: 409, title: 'This admission already holds a booking', description: 'An admission token holds one live booking at a time. Confirm or cancel the PENDING hold made with it (or let it lapse), then hold again.' },
   hold_expired: { status: 409, title: 'The hold has expired', description: 'The hold reached `hold_expires_at` before this confirm, cancel or extension; its seats are free again.' },
   booking_cancelled: { status: 409, title: 'The booking was cancelled', description: 'A cancelled booking cannot be confirmed or extended.' },
   booking_confirmed: { status: 409, title: 'The booking is confirmed', description: 'A confirmed booking has no hold left to extend: its seats are booked.' },
@@ -59,6 +64,9 @@ const problemMembers = {
   },
   extension_limit: {
     max_hold_expires_at: Type.String({ format: 'date-time', description: 'The latest end the hold may have: when it was placed plus MAX_HOLD_SECONDS (RFC 3339, UTC)', examples: ['2026-11-25T10:15:00.000Z'] })
+  },
+  sales_not_open: {
+    sales_open_at: Type.String({ format: 'date-time', description: 'When holds are first taken' })
   }
 } satisfies Partial<Record<ProblemCode, TProperties>>
 
@@ -73,7 +81,8 @@ const exampleMembers: { [C in keyof typeof problemMembers]: ProblemMembers<C> } 
   insufficient_seats: { available: 2 },
   no_adjacent_seats: { available: 7, largest_block: 3 },
   seats_unavailable: { unavailable: ['A2'] },
-  extension_limit: { max_hold_expires_at: '2026-11-25T10:15:00.000Z' }
+  extension_limit: { max_hold_expires_at: '2026-11-25T10:15:00.000Z' },
+  sales_not_open: { sales_open_at: '2035-12-01T10:00:00.000Z' }
 }
 
 /** An example answer of a code, for the document. */

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { maxSeatsPerShow, Page, Timestamp, Uuid } from './common.ts'
+import { WaitingRoom, WaitingRoomSettings } from './waiting-room.ts'
 
 const ShowName = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: '1..200 characters, no control characters', examples: ['Coldplay — Mumbai, night 1'] })
 const RowLabel = Type.String({ pattern: '^[A-Z0-9]{1,4}$', description: '1..4 of A-Z and 0-9', examples: ['A'] })
@@ -15,7 +16,9 @@ export const Show = Type.Object({
   }),
   focal_row: Type.Union([RowLabel, Type.Null()], { description: 'The row of the focal point, where holds of seats together are drawn to; null for the front row (always null on a numbered show)' }),
   focal_seat: Type.Union([Type.Integer({ minimum: 1, maximum: maxSeatsPerShow, examples: [10] }), Type.Null()], { description: "The seat number of the focal point in its row; null for the row's middle" }),
-  created_at: Timestamp
+  created_at: Timestamp,
+  sales_open_at: Type.Union([Timestamp, Type.Null()], { description: 'Holds are taken from then on (409 sales_not_open before); null: from the creation' }),
+  waiting_room: Type.Union([Type.Ref(WaitingRoom), Type.Null()], { description: 'The queue in front of the show; null when it has none' })
 }, {
   $id: 'Show',
   title: 'Show',
@@ -28,7 +31,9 @@ export const Show = Type.Object({
     layout: 'rows',
     focal_row: null,
     focal_seat: null,
-    created_at: '2026-11-25T09:30:00.000Z'
+    created_at: '2026-11-25T09:30:00.000Z',
+    sales_open_at: '2035-12-01T10:00:00.000Z',
+    waiting_room: { enabled: true, admit_per_minute: 600 }
   }]
 })
 export type Show = Static<typeof Show>
@@ -76,11 +81,18 @@ export const SeatRow = Type.Object({
   seats: Type.Integer({ minimum: 1, maximum: 500, examples: [20] })
 }, { $id: 'SeatRow', title: 'SeatRow', additionalProperties: false })
 
+/** How a new show's sale opens: at a set time, behind a waiting room; both optional. */
+const saleOpening = {
+  sales_open_at: Type.Optional(Type.String({ format: 'date-time', description: 'When holds are first taken (before start_time); holds before then answer 409 sales_not_open', examples: ['2035-12-01T10:00:00Z'] })),
+  waiting_room: Type.Optional(Type.Ref(WaitingRoomSettings))
+}
+
 export const CreateNumberedShowRequest = Type.Object({
   name: ShowName,
   start_time: StartTime,
   total_seats: Type.Integer({ minimum: 1, maximum: maxSeatsPerShow, description: 'Seats labelled 1..N; at most MAX_SEATS_PER_SHOW (100000 by default, 1000000 at most)', examples: [500] }),
-  focal_seat: Type.Optional(Type.Integer({ minimum: 1, maximum: maxSeatsPerShow, description: 'The seat that holds of seats together are drawn to, 1..total_seats; the middle seat when absent', examples: [20] }))
+  focal_seat: Type.Optional(Type.Integer({ minimum: 1, maximum: maxSeatsPerShow, description: 'The seat that holds of seats together are drawn to, 1..total_seats; the middle seat when absent', examples: [20] })),
+  ...saleOpening
 }, {
   $id: 'CreateNumberedShowRequest',
   title: 'CreateNumberedShowRequest',
@@ -97,7 +109,8 @@ export const CreateRowsShowRequest = Type.Object({
     description: 'Seats labelled row then number (A1..A20); the total is the sum and obeys MAX_SEATS_PER_SHOW'
   }),
   focal_row: Type.Optional(Type.String({ ...RowLabel, description: 'The row of the focal point, the place holds of seats together are drawn to: one of `rows`; the first row when absent' })),
-  focal_seat: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, description: "The seat number of the focal point in its row, 1..that row's seats; the row's middle when absent", examples: [10] }))
+  focal_seat: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, description: "The seat number of the focal point in its row, 1..that row's seats; the row's middle when absent", examples: [10] })),
+  ...saleOpening
 }, {
   $id: 'CreateRowsShowRequest',
   title: 'CreateRowsShowRequest',

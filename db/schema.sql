@@ -146,6 +146,20 @@ SET default_tablespace = '';
 SET default_table_access_method = heap;
 
 --
+-- Name: admissions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.admissions (
+    show_id uuid NOT NULL,
+    seq bigint NOT NULL,
+    booking_id uuid,
+    held_until timestamp(3) with time zone,
+    CONSTRAINT admissions_check CHECK (((booking_id IS NULL) = (held_until IS NULL))),
+    CONSTRAINT admissions_seq_check CHECK ((seq >= 1))
+);
+
+
+--
 -- Name: booking_seats; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -258,13 +272,54 @@ CREATE TABLE public.shows (
     row_seats integer[],
     focal_row text,
     focal_seat integer,
+    sales_open_at timestamp(3) with time zone,
     CONSTRAINT shows_focal_row_check CHECK (((focal_row IS NULL) OR (focal_row = ANY (row_labels)))),
     CONSTRAINT shows_focal_seat_check CHECK ((focal_seat > 0)),
     CONSTRAINT shows_layout_check CHECK ((layout = ANY (ARRAY['numbered'::text, 'rows'::text]))),
     CONSTRAINT shows_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200))),
     CONSTRAINT shows_rows_check CHECK ((((layout = 'rows'::text) = (row_labels IS NOT NULL)) AND ((row_labels IS NULL) = (row_seats IS NULL)) AND (cardinality(row_labels) = cardinality(row_seats)))),
+    CONSTRAINT shows_sales_open_before_start CHECK ((sales_open_at < start_time)),
     CONSTRAINT shows_total_seats_check CHECK ((total_seats > 0))
 );
+
+
+--
+-- Name: waiting_room_rates; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.waiting_room_rates (
+    show_id uuid NOT NULL,
+    setting integer NOT NULL,
+    since timestamp with time zone NOT NULL,
+    admit_per_minute integer,
+    admitted_before double precision NOT NULL,
+    CONSTRAINT waiting_room_rates_admit_per_minute_check CHECK (((admit_per_minute >= 1) AND (admit_per_minute <= 1000000))),
+    CONSTRAINT waiting_room_rates_admitted_before_check CHECK ((admitted_before >= (0)::double precision)),
+    CONSTRAINT waiting_room_rates_setting_check CHECK ((setting >= 1))
+);
+
+
+--
+-- Name: waiting_rooms; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.waiting_rooms (
+    show_id uuid NOT NULL,
+    shuffle_seed bytea NOT NULL,
+    joined bigint DEFAULT 0 NOT NULL,
+    joined_before_opening bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT waiting_rooms_check CHECK (((joined_before_opening >= 0) AND (joined_before_opening <= joined))),
+    CONSTRAINT waiting_rooms_joined_check CHECK ((joined >= 0)),
+    CONSTRAINT waiting_rooms_shuffle_seed_check CHECK ((octet_length(shuffle_seed) = 32))
+);
+
+
+--
+-- Name: admissions admissions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.admissions
+    ADD CONSTRAINT admissions_pkey PRIMARY KEY (show_id, seq);
 
 
 --
@@ -329,6 +384,22 @@ ALTER TABLE ONLY public.seats
 
 ALTER TABLE ONLY public.shows
     ADD CONSTRAINT shows_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: waiting_room_rates waiting_room_rates_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.waiting_room_rates
+    ADD CONSTRAINT waiting_room_rates_pkey PRIMARY KEY (show_id, setting);
+
+
+--
+-- Name: waiting_rooms waiting_rooms_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.waiting_rooms
+    ADD CONSTRAINT waiting_rooms_pkey PRIMARY KEY (show_id);
 
 
 --
@@ -416,6 +487,14 @@ CREATE TRIGGER shows_refuse_seated_renumbering BEFORE UPDATE OF id ON public.sho
 
 
 --
+-- Name: admissions admissions_show_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.admissions
+    ADD CONSTRAINT admissions_show_id_fkey FOREIGN KEY (show_id) REFERENCES public.waiting_rooms(show_id);
+
+
+--
 -- Name: booking_seats booking_seats_booking_id_show_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -448,6 +527,22 @@ ALTER TABLE ONLY public.seats
 
 
 --
+-- Name: waiting_room_rates waiting_room_rates_show_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.waiting_room_rates
+    ADD CONSTRAINT waiting_room_rates_show_id_fkey FOREIGN KEY (show_id) REFERENCES public.waiting_rooms(show_id);
+
+
+--
+-- Name: waiting_rooms waiting_rooms_show_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.waiting_rooms
+    ADD CONSTRAINT waiting_rooms_show_id_fkey FOREIGN KEY (show_id) REFERENCES public.shows(id);
+
+
+--
 -- PostgreSQL database dump complete
 --
 
@@ -465,4 +560,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261202000000'),
     ('20261202100000'),
     ('20261203020000'),
+    ('20261203030000'),
     ('20261203040000');

@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fast
 import { components } from '../api/index.ts'
 import type { Database, PoolStats } from './db/database.ts'
 import { createBookingEngine, type EngineSettings } from './engine/index.ts'
+import { createQueueWatch } from './events/queue-watch.ts'
 import { createShowEvents, type ShowEventsSettings } from './events/show-events.ts'
 import { allowedMethods } from './http/allowed-methods.ts'
 import { answerClientError } from './http/client-errors.ts'
@@ -22,6 +23,7 @@ import bookings from './routes/bookings.ts'
 import events from './routes/events.ts'
 import operations from './routes/operations.ts'
 import problems from './routes/problems.ts'
+import queue from './routes/queue.ts'
 import shows from './routes/shows.ts'
 
 /** How the app meets the outside world; each protection is off unless set (the server sets them from its config). */
@@ -86,13 +88,15 @@ function createServices (options: AppOptions, log: FastifyBaseLogger, poolStats:
     pool: poolStats,
     subscribers: () => showEvents?.subscriberCount() ?? 0,
     bookingSubscribers: () => showEvents?.bookingSubscriberCount() ?? 0,
+    queueStreams: () => queueWatch.watching(),
     holdsWaiting: () => engine.holdsWaiting()
   })
   const engine = createBookingEngine(options.db, options.engine, {
     ...metrics.observer,
     showChanged: (showId) => { showEvents?.publish(showId) }
   })
-  return { engine, showEvents, metrics }
+  const queueWatch = createQueueWatch(engine.waitingRoom, log)
+  return { engine, showEvents, metrics, queueWatch }
 }
 
 /** The HTTP application: plugins, then the contract's routes, over an engine on `db`. */
@@ -100,7 +104,7 @@ export async function buildApp (options: AppOptions) {
   const http = { ...noProtections, ...options.http }
   const poolStats = options.poolStats ?? emptyPool
   const app = Fastify(serverOptions(http, options.logger)).withTypeProvider<TypeBoxTypeProvider>()
-  const { engine, showEvents, metrics } = createServices(options, app.log, poolStats)
+  const { engine, showEvents, metrics, queueWatch } = createServices(options, app.log, poolStats)
 
   await app.register(openApiDocument)
   app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
@@ -122,6 +126,7 @@ export async function buildApp (options: AppOptions) {
   await app.register(operations, { pendingMigrations: options.pendingMigrations })
   await app.register(shows, { engine })
   await app.register(events, { events: showEvents })
+  await app.register(queue, { engine, watch: queueWatch })
   await app.register(bookings, { engine })
   await app.register(admin, { engine, adminToken: options.adminToken })
   await app.register(problems)

@@ -18,14 +18,14 @@ function logger (level: string) {
 
 /**
  * WORKERS processes serving one port through node:cluster. The primary owns what there must be
- * one of: the embedded database and the generated admin token, which the workers receive in
+ * one of: the embedded database and the generated admin token and waiting-room secret, which the workers receive in
  * their environment. The workers are otherwise independent: each has its own pool, expiry sweep
  * (safe to run in all of them) and live-availability listener. A worker that dies is replaced.
  */
 export async function runWorkers (config: Config, target: DatabaseTarget): Promise<void> {
   let stopping = false
   const say = logger(config.LOG_LEVEL)
-  const env = { DATABASE_URL: target.url, ADMIN_TOKEN: config.ADMIN_TOKEN }
+  const env = { DATABASE_URL: target.url, ADMIN_TOKEN: config.ADMIN_TOKEN, WAITING_ROOM_SECRET: config.WAITING_ROOM_SECRET }
   const fork = (): Worker => cluster.fork(env)
   answerMetricsRequests()
 
@@ -55,5 +55,6 @@ export async function runWorkers (config: Config, target: DatabaseTarget): Promi
 
   say('info', `starting ${config.WORKERS} workers on ${config.HOST}:${config.PORT}`)
   if (config.ADMIN_TOKEN_GENERATED) say('warn', `ADMIN_TOKEN is not set; this process made one: ${config.ADMIN_TOKEN}`)
+  if (config.WAITING_ROOM_SECRET_GENERATED) say('warn', `WAITING_ROOM_SECRET is not set; this process made one: ${config.WAITING_ROOM_SECRET}`)
   for (let i = 0; i < config.WORKERS; i++) fork()
 }

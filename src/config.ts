@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Type, type Static } from '@sinclair/typebox'
 import envSchema from 'env-schema'
 import { maxSeatsPerBooking, maxSeatsPerShow } from '../api/index.ts'
+import { defaultAdmissionSeconds } from './engine/waiting-room/index.ts'
 
 /**
  * The engine's settings when none are configured: the server's defaults, and what scripts and tests
@@ -39,6 +40,8 @@ export const ConfigSchema = Type.Object({
   MAX_HOLD_SECONDS: Type.Integer({ default: defaultEngineSettings.maxHoldSeconds, minimum: 1, maximum: 86400, description: 'longest a hold may last, extensions included; at least HOLD_WINDOW_SECONDS' }),
   EXPIRY_JOB_INTERVAL_SECONDS: Type.Integer({ default: 15, minimum: 1, maximum: 3600, description: 'sweep period' }),
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'admin bearer token' })),
+  WAITING_ROOM_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'signs queue tickets and admission tokens; the same in every process' })),
+  ADMISSION_TTL_SECONDS: Type.Integer({ default: defaultAdmissionSeconds, minimum: 1, maximum: 86400, description: 'how long an admission from a waiting room lasts' }),
   MAX_SEATS_PER_BOOKING: Type.Integer({ default: defaultEngineSettings.maxSeatsPerBooking, minimum: 1, maximum: maxSeatsPerBooking, description: 'seats per hold' }),
   MAX_SEATS_PER_SHOW: Type.Integer({ default: defaultEngineSettings.maxSeatsPerShow, minimum: 1, maximum: maxSeatsPerShow, description: 'seats per show' }),
   LOG_LEVEL: Type.Unsafe<LogLevel>({ type: 'string', enum: logLevels, default: 'info' }),
@@ -56,8 +59,11 @@ export const ConfigSchema = Type.Object({
 
 type Env = Static<typeof ConfigSchema>
 
-export type Config = Omit<Env, 'ADMIN_TOKEN' | 'CORS_ORIGINS' | 'TRUST_PROXY' | 'MANAGEMENT_HOST'> & {
+export type Config = Omit<Env, 'ADMIN_TOKEN' | 'WAITING_ROOM_SECRET' | 'CORS_ORIGINS' | 'TRUST_PROXY' | 'MANAGEMENT_HOST'> & {
   ADMIN_TOKEN: string
+  WAITING_ROOM_SECRET: string
+  /** True when WAITING_ROOM_SECRET was not configured and a random one was made for this process. */
+  WAITING_ROOM_SECRET_GENERATED: boolean
   MANAGEMENT_HOST: string
   CORS_ORIGINS: string[]
   /** As Fastify's trustProxy takes it. */
@@ -131,6 +137,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, dotenv = true)
     CORS_ORIGINS: origins,
     TRUST_PROXY: trustedProxies(parsed.TRUST_PROXY),
     ADMIN_TOKEN: parsed.ADMIN_TOKEN ?? randomBytes(24).toString('base64url'),
-    ADMIN_TOKEN_GENERATED: generated
+    ADMIN_TOKEN_GENERATED: generated,
+    WAITING_ROOM_SECRET: parsed.WAITING_ROOM_SECRET ?? randomBytes(32).toString('base64url'),
+    WAITING_ROOM_SECRET_GENERATED: parsed.WAITING_ROOM_SECRET === undefined
   }
 }

@@ -11,7 +11,12 @@ export interface MetricsSources {
   bookingSubscribers: () => number
   /** Holds waiting for their show's next hold statement. */
   holdsWaiting: () => number
+  /** Waiting-room streams open in this process. */
+  queueStreams: () => number
 }
+
+/** A room not read for this long is left out of the room gauges (its sale is over, or elsewhere). */
+const roomStaleMs = 60_000
 
 /**
  * The process's Prometheus metrics, in a registry of its own (several apps can share a process in
@@ -92,8 +97,47 @@ export function createMetrics (sources: MetricsSources) {
     collect () { this.set(sources.bookingSubscribers()) }
   })
 
-  const observer: Required<Pick<EngineObserver, 'operationEnded' | 'sweepEnded' | 'holdBatchStarted'>> = {
-    operationEnded: (operation, outcome) => { operations.inc({ operation, outcome }) },
+  // The rooms this process read lately. Every process computes the same figures from the
+  // database, so a cluster's primary takes the largest of its workers' (the freshest), not the sum.
+  const rooms = new Map<string, { waiting: number, admitted: number, admitPerMinute: number | null, at: number }>()
+  const roomGauge = (name: string, help: string, value: (room: { waiting: number, admitted: number, admitPerMinute: number | null }) => number) => new Gauge({
+    name,
+    help,
+    labelNames: ['show_id'],
+    aggregator: 'max',
+    registers,
+    collect () {
+      this.reset()
+      const now = Date.now()
+      for (const [showId, room] of rooms) {
+        if (now - room.at > roomStaleMs) rooms.delete(showId)
+        else this.set({ show_id: showId }, value(room))
+      }
+    }
+  })
+  roomGauge('waiting_room_queue_length', 'Buyers waiting in a show\'s queue, not admitted yet', (room) => room.waiting)
+  roomGauge('waiting_room_admitted', 'Buyers admitted from a show\'s queue so far: its rate() times 60 is the admitted per minute', (room) => room.admitted)
+  roomGauge('waiting_room_admit_per_minute', 'The admission rate set for a show\'s queue; 0 while switched off', (room) => room.admitPerMinute ?? 0)
+  const refusals = new Counter({
+    name: 'waiting_room_admission_refusals_total',
+    help: 'Holds refused for their Admission-Token while a waiting room is on: missing, forged, other_show, expired (403 admission_required) or in_use (409 admission_in_use)',
+    labelNames: ['reason'],
+    registers
+  })
+  new Gauge({
+    name: 'waiting_room_streams',
+    help: 'Open waiting-room streams (GET /shows/{id}/queue/{ticket}/events)',
+    registers,
+    collect () { this.set(sources.queueStreams()) }
+  })
+
+  const observer: Required<Pick<EngineObserver, 'operationEnded' | 'sweepEnded' | 'holdBatchStarted' | 'roomRead' | 'admissionRefused'>> = {
+    operationEnded: (operation, outcome) => {
+      operations.inc({ operation, outcome })
+      if (outcome === 'admission_in_use') refusals.inc({ reason: 'in_use' })
+    },
+    roomRead: (showId, state) => { rooms.set(showId, { ...state, at: Date.now() }) },
+    admissionRefused: (reason) => { refusals.inc({ reason }) },
     holdBatchStarted: (holds) => { holdsPerStatement.observe(holds) },
     sweepEnded: (result, seconds) => {
       expired.inc(result.expired)

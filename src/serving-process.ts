@@ -28,7 +28,8 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
       holdSeconds: config.HOLD_WINDOW_SECONDS,
       maxHoldSeconds: config.MAX_HOLD_SECONDS,
       maxSeatsPerShow: config.MAX_SEATS_PER_SHOW,
-      maxSeatsPerBooking: config.MAX_SEATS_PER_BOOKING
+      maxSeatsPerBooking: config.MAX_SEATS_PER_BOOKING,
+      waitingRoom: { secret: config.WAITING_ROOM_SECRET, admissionSeconds: config.ADMISSION_TTL_SECONDS }
     },
     pendingMigrations: readinessCheck(probe.db),
     poolStats: () => poolStats(pool),
@@ -49,6 +50,9 @@ export async function serve (config: Config, target: DatabaseTarget): Promise<vo
   pool.on('error', (error) => app.log.warn({ err: error }, 'an idle database connection failed; the pool replaces it'))
   if (config.ADMIN_TOKEN_GENERATED) {
     app.log.warn(`ADMIN_TOKEN is not set; this process made one: ${config.ADMIN_TOKEN}`)
+  }
+  if (config.WAITING_ROOM_SECRET_GENERATED) {
+    app.log.warn(`WAITING_ROOM_SECRET is not set; this process made one (queue tickets will not survive a restart): ${config.WAITING_ROOM_SECRET}`)
   }
   const management = config.MANAGEMENT_PORT === undefined
     ? undefined

@@ -22,6 +22,10 @@ t.test('defaults match the contract', async (t) => {
   t.ok(config.ADMIN_TOKEN.length >= 32, 'a random token is made when ADMIN_TOKEN is unset')
   t.not(loadConfig({}, false).ADMIN_TOKEN, config.ADMIN_TOKEN)
   t.equal(loadConfig({ ADMIN_TOKEN: 'a-long-enough-admin-token' }, false).ADMIN_TOKEN_GENERATED, false)
+  t.equal(config.ADMISSION_TTL_SECONDS, 600)
+  t.equal(config.WAITING_ROOM_SECRET_GENERATED, true)
+  t.ok(config.WAITING_ROOM_SECRET.length >= 32, 'a random secret is made when WAITING_ROOM_SECRET is unset')
+  t.match(loadConfig({ WAITING_ROOM_SECRET: 'x'.repeat(32) }, false), { WAITING_ROOM_SECRET: 'x'.repeat(32), WAITING_ROOM_SECRET_GENERATED: false })
 })
 
 t.test('values are read and converted', async (t) => {
@@ -42,7 +46,9 @@ t.test('a bad value names its variable', async (t) => {
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL/],
     [{ ADMIN_TOKEN: 'short' }, /ADMIN_TOKEN/],
     [{ MAX_HOLD_SECONDS: '0' }, /MAX_HOLD_SECONDS must be >= 1/],
-    [{ HOLD_WINDOW_SECONDS: '600', MAX_HOLD_SECONDS: '300' }, /MAX_HOLD_SECONDS \(300\) must be at least HOLD_WINDOW_SECONDS \(600\)/]
+    [{ HOLD_WINDOW_SECONDS: '600', MAX_HOLD_SECONDS: '300' }, /MAX_HOLD_SECONDS \(300\) must be at least HOLD_WINDOW_SECONDS \(600\)/],
+    [{ WAITING_ROOM_SECRET: 'short' }, /WAITING_ROOM_SECRET/],
+    [{ ADMISSION_TTL_SECONDS: '0' }, /ADMISSION_TTL_SECONDS must be >= 1/]
   ]
   for (const [env, message] of cases) t.throws(() => loadConfig(env, false), message, JSON.stringify(env))
 })

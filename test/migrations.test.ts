@@ -14,7 +14,7 @@ t.test('migrations go up, down and up again', async (t) => {
 
   t.same(await pendingMigrations(db), shippedMigrationVersions(), 'all pending on a blank database')
   await dbmate(url, ['up'])
-  t.same(await tables(), ['booking_seats', 'booking_shows', 'bookings', 'idempotency_keys', 'seats', 'shows'])
+  t.same(await tables(), ['admissions', 'booking_seats', 'booking_shows', 'bookings', 'idempotency_keys', 'seats', 'shows', 'waiting_room_rates', 'waiting_rooms'])
   t.same(await pendingMigrations(db), [])
 
   for (let i = 0; i < shippedMigrationVersions().length; i++) await dbmate(url, ['down'])
@@ -22,7 +22,7 @@ t.test('migrations go up, down and up again', async (t) => {
   t.same(await pendingMigrations(db), shippedMigrationVersions())
 
   await dbmate(url, ['up'])
-  t.same(await tables(), ['booking_seats', 'booking_shows', 'bookings', 'idempotency_keys', 'seats', 'shows'], 'and up again')
+  t.same(await tables(), ['admissions', 'booking_seats', 'booking_shows', 'bookings', 'idempotency_keys', 'seats', 'shows', 'waiting_room_rates', 'waiting_rooms'], 'and up again')
 })
 
 t.test('a failing migration run reports dbmate\'s words', async (t) => {

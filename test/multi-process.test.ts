@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import t, { type Test } from 'tap'
-import type { Availability, Booking } from '../api/index.ts'
+import type { Availability, Booking, QueueTicket } from '../api/index.ts'
 import { createDatabase } from '../src/db/database.ts'
 import { createShow, stormServerEnv } from './helpers/acknowledged.ts'
 import { freshDatabaseUrl } from './helpers/database.ts'
@@ -138,6 +138,14 @@ t.test('WORKERS=2 serves one port from two processes that share the database, an
     const holds = Number(/^booking_operations_total\{operation="hold",outcome="ok"\} (\d+)$/m.exec(text)?.[1])
     t.equal(holds, held.length, `scrape ${scrape + 1}: holds counted over both workers`)
   }
+
+  // The primary made the waiting room's secret and gave it to both: a ticket from one is good at the other.
+  t.match(server.stdout(), /WAITING_ROOM_SECRET is not set; this process made one/)
+  const room = await createShow(server.url, adminToken, 5, { waiting_room: { admit_per_minute: 1 } })
+  const tickets = await Promise.all(Array.from({ length: 8 }, async () => await (await fetch(`${server.url}/shows/${room.id}/queue`, { method: 'POST' })).json() as QueueTicket))
+  const answers = await Promise.all(tickets.map(async ({ ticket }) => (await fetch(`${server.url}/shows/${room.id}/queue/${ticket}`)).status))
+  t.same(answers, tickets.map(() => 200), 'every ticket is read by whichever worker answers')
+  t.equal(new Set([...server.stdout().matchAll(/"pid":(\d+),[^\n]*"url":"\/shows\/[^/"]+\/queue/g)].map((match) => match[1])).size, 2, 'both workers served the queue')
 
   server.kill('SIGTERM')
   const exit = await server.waitForExit(20_000)

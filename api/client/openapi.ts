@@ -166,6 +166,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/shows/{id}/queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Join the show's waiting room: a signed ticket and its place
+         * @description Everyone who joins before `sales_open_at` is placed in one random order at the opening; later arrivals follow in the order they joined. Keep `ticket` and follow it (GET /shows/{id}/queue/{ticket}, or its events) until `status` is `admitted`, then hold with `admission_token`.
+         */
+        post: operations["joinQueue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/shows/{id}/queue/{ticket}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A ticket's current place in the waiting room, and its admission token once admitted
+         * @description Cheap to poll (every few seconds); the events of the same path push each change instead.
+         */
+        get: operations["getQueueTicket"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/shows/{id}/queue/{ticket}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A ticket's place as it moves, as Server-Sent Events
+         * @description Server-Sent Events: a `ticket` event (data: the QueueTicket) at once, then on every change, checked every 1 s; the stream ends after the event that says `admitted`. A `: keep-alive` comment every 15 s. An unknown show answers 404 and an invalid ticket 400 before the stream starts.
+         */
+        get: operations["getQueueTicketEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/bookings": {
         parameters: {
             query?: never;
@@ -177,7 +237,7 @@ export interface paths {
         put?: never;
         /**
          * Hold seats: any `quantity` of free seats, `quantity` seats together, or exactly the labelled `seats`
-         * @description The hold lasts HOLD_WINDOW_SECONDS (120 by default): confirm it before `hold_expires_at`, or it lapses and its seats are free again.
+         * @description The hold lasts HOLD_WINDOW_SECONDS (120 by default): confirm it before `hold_expires_at`, or it lapses and its seats are free again. While the show's waiting room is on, send the admission token its queue gave (`Admission-Token`).
          */
         post: operations["createBooking"];
         delete?: never;
@@ -273,6 +333,26 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/admin/shows/{id}/waiting-room": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a show's waiting room during its sale: another `admit_per_minute`, or `enabled: false` to let everyone in
+         * @description The change applies from now on, in every server process within a second; the buyers admitted so far stay admitted and nobody loses a place. Setting a rate on a show without a waiting room gives it one.
+         */
+        patch: operations["updateWaitingRoom"];
         trace?: never;
     };
     "/admin/shows/{id}/bookings": {
@@ -385,6 +465,42 @@ export interface components {
             errors: components["schemas"]["ProblemError"][];
         };
         /**
+         * InvalidTicketProblem
+         * @description invalid_ticket: The ticket was not issued by this service for this show, or has been altered. Join the queue again with POST /shows/{id}/queue.
+         * @example {
+         *       "type": "/problems/invalid_ticket",
+         *       "title": "The queue ticket is not valid",
+         *       "status": 400,
+         *       "detail": "The ticket was not issued by this service for this show, or has been altered",
+         *       "code": "invalid_ticket"
+         *     }
+         */
+        InvalidTicketProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/invalid_ticket
+             */
+            type: string;
+            /** @example The queue ticket is not valid */
+            title: string;
+            /** @example 400 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "invalid_ticket";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
          * BadRequestProblem
          * @description bad_request: The request is not one this API can read at all: not valid HTTP, an unknown method, or an incomplete CORS preflight.
          * @example {
@@ -449,6 +565,42 @@ export interface components {
              * @enum {string}
              */
             code: "unauthorized";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * AdmissionRequiredProblem
+         * @description admission_required: The show's waiting room is on: a hold needs `Admission-Token` with a token the queue gave this buyer for this show, before it expired. Join the queue with POST /shows/{id}/queue and hold once admitted.
+         * @example {
+         *       "type": "/problems/admission_required",
+         *       "title": "An admission token is required",
+         *       "status": 403,
+         *       "detail": "The show's waiting room is on: a hold needs `Admission-Token` with a token the queue gave this buyer for this show, before it expired",
+         *       "code": "admission_required"
+         *     }
+         */
+        AdmissionRequiredProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/admission_required
+             */
+            type: string;
+            /** @example An admission token is required */
+            title: string;
+            /** @example 403 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "admission_required";
             /**
              * Format: uri-reference
              * @description The path of the request that met the problem
@@ -787,6 +939,120 @@ export interface components {
              * @enum {string}
              */
             code: "sales_closed";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * SalesNotOpenProblem
+         * @description sales_not_open: Holds are taken from `sales_open_at` on. When the show has a waiting room, join its queue meanwhile.
+         * @example {
+         *       "type": "/problems/sales_not_open",
+         *       "title": "Sales for this show have not opened yet",
+         *       "status": 409,
+         *       "detail": "Holds are taken from `sales_open_at` on",
+         *       "code": "sales_not_open",
+         *       "sales_open_at": "2035-12-01T10:00:00.000Z"
+         *     }
+         */
+        SalesNotOpenProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/sales_not_open
+             */
+            type: string;
+            /** @example Sales for this show have not opened yet */
+            title: string;
+            /** @example 409 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "sales_not_open";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+            /**
+             * Format: date-time
+             * @description When holds are first taken
+             */
+            sales_open_at: string;
+        };
+        /**
+         * NoWaitingRoomProblem
+         * @description no_waiting_room: There is no queue to join: hold seats directly with POST /bookings.
+         * @example {
+         *       "type": "/problems/no_waiting_room",
+         *       "title": "This show has no waiting room",
+         *       "status": 409,
+         *       "detail": "There is no queue to join: hold seats directly with POST /bookings.",
+         *       "code": "no_waiting_room"
+         *     }
+         */
+        NoWaitingRoomProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/no_waiting_room
+             */
+            type: string;
+            /** @example This show has no waiting room */
+            title: string;
+            /** @example 409 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "no_waiting_room";
+            /**
+             * Format: uri-reference
+             * @description The path of the request that met the problem
+             * @example /bookings
+             */
+            instance?: string;
+        };
+        /**
+         * AdmissionInUseProblem
+         * @description admission_in_use: An admission token holds one live booking at a time. Confirm or cancel the PENDING hold made with it (or let it lapse), then hold again.
+         * @example {
+         *       "type": "/problems/admission_in_use",
+         *       "title": "This admission already holds a booking",
+         *       "status": 409,
+         *       "detail": "An admission token holds one live booking at a time",
+         *       "code": "admission_in_use"
+         *     }
+         */
+        AdmissionInUseProblem: {
+            /**
+             * Format: uri-reference
+             * @description The kind of problem: a page of this service that describes the code
+             * @example /problems/admission_in_use
+             */
+            type: string;
+            /** @example This admission already holds a booking */
+            title: string;
+            /** @example 409 */
+            status: number;
+            /** @description What happened to this request, for people */
+            detail: string;
+            /**
+             * @description Stable snake_case code that clients switch on; /problems/{code} describes each (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "admission_in_use";
             /**
              * Format: uri-reference
              * @description The path of the request that met the problem
@@ -1273,7 +1539,117 @@ export interface components {
          * Problem
          * @description RFC 9457 problem details, served as application/problem+json: one of the *Problem schemas, told apart by `code`. Each response names those it may answer.
          */
-        Problem: components["schemas"]["ValidationFailedProblem"] | components["schemas"]["BadRequestProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ShowNotFoundProblem"] | components["schemas"]["BookingNotFoundProblem"] | components["schemas"]["RouteNotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["NoAdjacentSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingCancelledProblem"] | components["schemas"]["BookingConfirmedProblem"] | components["schemas"]["ExtensionLimitProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["IdempotencyKeyReusedProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["InternalErrorProblem"] | components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
+        Problem: components["schemas"]["ValidationFailedProblem"] | components["schemas"]["InvalidTicketProblem"] | components["schemas"]["BadRequestProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["AdmissionRequiredProblem"] | components["schemas"]["ShowNotFoundProblem"] | components["schemas"]["BookingNotFoundProblem"] | components["schemas"]["RouteNotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["NoAdjacentSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["SalesNotOpenProblem"] | components["schemas"]["NoWaitingRoomProblem"] | components["schemas"]["AdmissionInUseProblem"] | components["schemas"]["HoldExpiredProblem"] | components["schemas"]["BookingCancelledProblem"] | components["schemas"]["BookingConfirmedProblem"] | components["schemas"]["ExtensionLimitProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["IdempotencyKeyReusedProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["InternalErrorProblem"] | components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
+        /**
+         * WaitingRoom
+         * @example {
+         *       "enabled": true,
+         *       "admit_per_minute": 600
+         *     }
+         */
+        WaitingRoom: {
+            /** @description While true, holds of the show need an Admission-Token from its queue. False: switched off, everyone is admitted */
+            enabled: boolean;
+            /** @description The rate in force; null while switched off */
+            admit_per_minute: number | null;
+        };
+        /**
+         * WaitingRoomSettings
+         * @description A queue in front of the show: buyers join it with POST /shows/{id}/queue and are admitted at `admit_per_minute` from `sales_open_at` (from the creation when absent)
+         */
+        WaitingRoomSettings: {
+            /**
+             * @description Buyers let through the queue per minute, from the opening on. An admitted buyer holds about once, so keep it below what the service holds per minute, with headroom
+             * @example 600
+             */
+            admit_per_minute: number;
+        };
+        /**
+         * SetAdmissionRate
+         * @description Admit at this rate from now on (switches a room that was off on again)
+         */
+        SetAdmissionRate: {
+            /**
+             * @description Buyers let through the queue per minute, from the opening on. An admitted buyer holds about once, so keep it below what the service holds per minute, with headroom
+             * @example 600
+             */
+            admit_per_minute: number;
+            enabled?: never;
+        };
+        /**
+         * SwitchWaitingRoomOff
+         * @description Switch the queue off: everyone in it is admitted, and holds need no token
+         */
+        SwitchWaitingRoomOff: {
+            /** @enum {boolean} */
+            enabled: false;
+            admit_per_minute?: never;
+        };
+        /**
+         * WaitingRoomUpdate
+         * @description `{ admit_per_minute }` or `{ enabled: false }`; takes effect at once (every server process within a second)
+         * @example {
+         *       "admit_per_minute": 300
+         *     }
+         * @example {
+         *       "enabled": false
+         *     }
+         */
+        WaitingRoomUpdate: components["schemas"]["SetAdmissionRate"] | components["schemas"]["SwitchWaitingRoomOff"];
+        /**
+         * QueueTicket
+         * @example {
+         *       "ticket": "eyJrIjoidCIsInMiOiIwYjZm...In0.5mV0ZXN0",
+         *       "show_id": "0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10",
+         *       "status": "waiting",
+         *       "position": 42,
+         *       "ahead": 41,
+         *       "estimated_admission_at": "2035-12-01T10:04:12.000Z",
+         *       "admission_token": null,
+         *       "admission_expires_at": null
+         *     }
+         */
+        QueueTicket: {
+            /**
+             * @description Opaque and signed: keep it, and ask GET /shows/{id}/queue/{ticket} for the place it gives
+             * @example eyJrIjoidCIsInMiOi...Jx9.q3J8...
+             */
+            ticket: string;
+            /**
+             * Format: uuid
+             * @example 0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10
+             */
+            show_id: string;
+            /** @description `admitted`: hold with `admission_token` before `admission_expires_at` */
+            status: "waiting" | "admitted";
+            /**
+             * @description Place in the line: 1 is next; 0 once admitted. Null before the opening: everyone who joined before `sales_open_at` is placed in one random order then
+             * @example 42
+             */
+            position: number | null;
+            /**
+             * @description Buyers still waiting ahead (position - 1 while waiting); null before the opening
+             * @example 41
+             */
+            ahead: number | null;
+            /** @description When the ticket should be admitted at the current rate (the admission time once admitted); null before the opening */
+            estimated_admission_at: string | null;
+            /** @description Send as `Admission-Token` on POST /bookings for this show; null until admitted */
+            admission_token: string | null;
+            admission_expires_at: string | null;
+        };
+        /**
+         * QueueEventStream
+         * @description A `text/event-stream` (Server-Sent Events). Events:
+         *
+         *     - `ticket`: its `data` is one line of JSON, the `QueueTicket`. The first is sent at once, then one whenever the position (or anything else in it) changes, checked every second. The stream ends after the event that says `admitted`.
+         *     - A comment line `: keep-alive` every 15 s.
+         *
+         *     After a reconnection the first event is the current state.
+         * @example event: ticket
+         *     data: {"ticket":"...","show_id":"0b6f1c8e-4a51-4c36-9f1e-2f0f6b1d7a10","status":"waiting","position":3,"ahead":2,"estimated_admission_at":"2035-12-01T10:00:03.000Z","admission_token":null,"admission_expires_at":null}
+         */
+        QueueEventStream: string;
         /**
          * Show
          * @example {
@@ -1284,7 +1660,12 @@ export interface components {
          *       "layout": "rows",
          *       "focal_row": null,
          *       "focal_seat": null,
-         *       "created_at": "2026-11-25T09:30:00.000Z"
+         *       "created_at": "2026-11-25T09:30:00.000Z",
+         *       "sales_open_at": "2035-12-01T10:00:00.000Z",
+         *       "waiting_room": {
+         *         "enabled": true,
+         *         "admit_per_minute": 600
+         *       }
          *     }
          */
         Show: {
@@ -1318,6 +1699,10 @@ export interface components {
              * @example 2035-12-31T20:00:00.000Z
              */
             created_at: string;
+            /** @description Holds are taken from then on (409 sales_not_open before); null: from the creation */
+            sales_open_at: string | null;
+            /** @description The queue in front of the show; null when it has none */
+            waiting_room: components["schemas"]["WaitingRoom"] | null;
         };
         /**
          * Availability
@@ -1365,6 +1750,10 @@ export interface components {
              * @example 2035-12-31T20:00:00.000Z
              */
             created_at: string;
+            /** @description Holds are taken from then on (409 sales_not_open before); null: from the creation */
+            sales_open_at: string | null;
+            /** @description The queue in front of the show; null when it has none */
+            waiting_room: components["schemas"]["WaitingRoom"] | null;
             availability: components["schemas"]["Availability"];
         };
         /** ShowAvailability */
@@ -1449,6 +1838,13 @@ export interface components {
              * @example 20
              */
             focal_seat?: number;
+            /**
+             * Format: date-time
+             * @description When holds are first taken (before start_time); holds before then answer 409 sales_not_open
+             * @example 2035-12-01T10:00:00Z
+             */
+            sales_open_at?: string;
+            waiting_room?: components["schemas"]["WaitingRoomSettings"];
             rows?: never;
             focal_row?: never;
         };
@@ -1493,6 +1889,13 @@ export interface components {
              * @example 10
              */
             focal_seat?: number;
+            /**
+             * Format: date-time
+             * @description When holds are first taken (before start_time); holds before then answer 409 sales_not_open
+             * @example 2035-12-01T10:00:00Z
+             */
+            sales_open_at?: string;
+            waiting_room?: components["schemas"]["WaitingRoomSettings"];
             total_seats?: never;
         };
         /**
@@ -2159,6 +2562,224 @@ export interface operations {
             };
         };
     };
+    joinQueue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID; anything else is simply not found */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EmptyRequest"];
+            };
+        };
+        responses: {
+            /** @description The ticket and its place */
+            201: {
+                headers: {
+                    /** @description The new resource: /shows/{id}/queue/{ticket} */
+                    location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueTicket"];
+                };
+            };
+            /** @description validation_failed: the request does not match the schema; `errors` lists each problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationFailedProblem"];
+                };
+            };
+            /** @description show_not_found: no show with this id (a malformed id too) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ShowNotFoundProblem"];
+                };
+            };
+            /** @description no_waiting_room: the show has no waiting room: hold directly; sales_closed: the show has started */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NoWaitingRoomProblem"] | components["schemas"]["SalesClosedProblem"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description unsupported_media_type: send the body as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
+                };
+            };
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
+                };
+            };
+        };
+    };
+    getQueueTicket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The show id */
+                id: string;
+                /** @description The `ticket` of a QueueTicket */
+                ticket: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ticket now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueTicket"];
+                };
+            };
+            /** @description invalid_ticket: the ticket was not issued for this show's queue, or was altered */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InvalidTicketProblem"];
+                };
+            };
+            /** @description show_not_found: no show with this id (a malformed id too) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ShowNotFoundProblem"];
+                };
+            };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
+                };
+            };
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
+                };
+            };
+        };
+    };
+    getQueueTicketEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The show id */
+                id: string;
+                /** @description The `ticket` of a QueueTicket */
+                ticket: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An event stream that ends once admitted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["QueueEventStream"];
+                };
+            };
+            /** @description invalid_ticket: the ticket was not issued for this show's queue, or was altered */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InvalidTicketProblem"];
+                };
+            };
+            /** @description show_not_found: no show with this id (a malformed id too) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ShowNotFoundProblem"];
+                };
+            };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
+                };
+            };
+            /** @description service_unavailable: the database is not answering, or the server is shutting down; overloaded: the server sheds load. Retry after Retry-After seconds (EventSource retries on its own) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
+                };
+            };
+        };
+    };
     createBooking: {
         parameters: {
             query?: never;
@@ -2168,6 +2789,8 @@ export interface operations {
                  * @example 3f2b8c4e-9d1a-4e7b-a6c5-0f8e2d4b7a91
                  */
                 "idempotency-key"?: string;
+                /** @description The `admission_token` of an admitted QueueTicket of this show: needed while the show's waiting room is on (403 admission_required otherwise); one token holds one PENDING booking at a time */
+                "admission-token"?: string;
             };
             path?: never;
             cookie?: never;
@@ -2198,6 +2821,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationFailedProblem"];
                 };
             };
+            /** @description admission_required: the show's waiting room is on and `Admission-Token` is missing, forged, expired or of another show */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AdmissionRequiredProblem"];
+                };
+            };
             /** @description show_not_found: no show with this show_id */
             404: {
                 headers: {
@@ -2207,13 +2839,13 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ShowNotFoundProblem"];
                 };
             };
-            /** @description insufficient_seats: fewer seats are free than `quantity` (`available` says how many are); no_adjacent_seats: no row has `quantity` adjacent free seats, with `together` (`available` and `largest_block` say what is free); seats_unavailable: some of `seats` are not free (`unavailable` names them); sales_closed: the show has started; idempotency_key_in_use: a request with this Idempotency-Key is still running */
+            /** @description sales_not_open: the show's sales open later (`sales_open_at` says when); admission_in_use: the admission token holds a booking that is still PENDING; insufficient_seats: fewer seats are free than `quantity` (`available` says how many are); no_adjacent_seats: no row has `quantity` adjacent free seats, with `together` (`available` and `largest_block` say what is free); seats_unavailable: some of `seats` are not free (`unavailable` names them); sales_closed: the show has started; idempotency_key_in_use: a request with this Idempotency-Key is still running */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["NoAdjacentSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"];
+                    "application/problem+json": components["schemas"]["SalesNotOpenProblem"] | components["schemas"]["AdmissionInUseProblem"] | components["schemas"]["InsufficientSeatsProblem"] | components["schemas"]["NoAdjacentSeatsProblem"] | components["schemas"]["SeatsUnavailableProblem"] | components["schemas"]["SalesClosedProblem"] | components["schemas"]["IdempotencyKeyInUseProblem"];
                 };
             };
             /** @description payload_too_large: the body is larger than 64 KiB */
@@ -2730,6 +3362,115 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description payload_too_large: the body is larger than 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description unsupported_media_type: send the body as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description rate_limited: too many requests from this client. Retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per minute */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this minute */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the limit resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description internal_error: something went wrong on the server; it was logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalErrorProblem"];
+                };
+            };
+            /** @description service_unavailable: the database is not answering; overloaded: the server sheds load. Retry after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"] | components["schemas"]["OverloadedProblem"];
+                };
+            };
+        };
+    };
+    updateWaitingRoom: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID; anything else is simply not found */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WaitingRoomUpdate"];
+            };
+        };
+        responses: {
+            /** @description The show, with its waiting room as it is now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Show"];
+                };
+            };
+            /** @description validation_failed: the request does not match the schema; `errors` lists each problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationFailedProblem"];
+                };
+            };
+            /** @description unauthorized: missing or wrong `Authorization: Bearer <ADMIN_TOKEN>` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description show_not_found: no show with this id (a malformed id too) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ShowNotFoundProblem"];
                 };
             };
             /** @description payload_too_large: the body is larger than 64 KiB */

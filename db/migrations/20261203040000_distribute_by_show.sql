@@ -88,7 +88,8 @@ BEGIN
     EXECUTE 'DROP TRIGGER shows_refuse_seated_delete ON shows';
     EXECUTE 'DROP TRIGGER shows_refuse_seated_renumbering ON shows';
     EXECUTE 'ALTER TABLE seats ADD CONSTRAINT seats_show_id_fkey FOREIGN KEY (show_id) REFERENCES shows (id)';
-    PERFORM distribute_by_show(ARRAY['shows', 'bookings', 'seats', 'booking_seats', 'idempotency_keys']::regclass[]);
+    PERFORM distribute_by_show(ARRAY['shows', 'bookings', 'seats', 'booking_seats', 'idempotency_keys',
+      'waiting_rooms', 'waiting_room_rates', 'admissions']::regclass[]);
     PERFORM create_distributed_table('booking_shows', 'booking_id', colocate_with => 'none');
   END IF;
 END;

@@ -11,6 +11,12 @@ export const togetherOf = (showId: string, quantity: number): Outgoing => ({ met
 
 interface Answered<T> { status: number, json: T, retryAfterSeconds: number }
 
+/** Sets a show's waiting room (PATCH /admin/shows/{id}/waiting-room). */
+export async function setWaitingRoom (base: string, showId: string, body: { admit_per_minute: number } | { enabled: false }): Promise<void> {
+  const { status, json } = await call<unknown>(base, 'PATCH', `/admin/shows/${showId}/waiting-room`, body)
+  if (status !== 200) throw new Error(`setting the waiting room of ${showId} answered ${status}: ${JSON.stringify(json)}`)
+}
+
 async function once<T> (base: string, method: string, urlPath: string, body?: unknown): Promise<Answered<T>> {
   const headers: Record<string, string> = { authorization: `Bearer ${adminToken}` }
   if (body !== undefined) headers['content-type'] = 'application/json'
@@ -45,11 +51,11 @@ export async function postShow (base: string, name: string, totalSeats: number):
 }
 
 /**
- * A show that starts tomorrow, of `seats` numbered seats or of these rows, created however many
- * 503s it takes within the retry limit.
+ * A show that starts tomorrow, of `seats` numbered seats or of these rows (with `extra` members),
+ * created however many 503s it takes within the retry limit.
  */
-export async function createShow (base: string, name: string, seats: number | SeatRow[]): Promise<string> {
-  const { status, json } = await call<{ id?: string }>(base, 'POST', '/admin/shows', showOf(name, seats))
+export async function createShow (base: string, name: string, seats: number | SeatRow[], extra: Record<string, unknown> = {}): Promise<string> {
+  const { status, json } = await call<{ id?: string }>(base, 'POST', '/admin/shows', { ...showOf(name, seats), ...extra })
   if (status !== 201 || json.id === undefined) throw new Error(`creating show "${name}" answered ${status}: ${JSON.stringify(json)}`)
   return json.id
 }

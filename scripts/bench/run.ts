@@ -6,7 +6,7 @@
  * missed target is a finding, not a crash.
  *
  * BENCH_SCALE multiplies seat and request counts (default 1); BENCH_SECONDS is the length of the
- * timed phases (default 10); BENCH_PHASES picks phases by name (default all; a phase whose rows
+ * timed phases (default 10); BENCH_PHASES picks phases by name; BENCH_ONSALE_MINUTES is how long the on-sale admits at its first rate (default 4) (default all; a phase whose rows
  * compare against another brings that one along). `BENCH_SCALE=0.01 BENCH_SECONDS=1` is the smoke
  * test's run.
  */
@@ -27,6 +27,7 @@ import { creationUnderLoadPhase } from './phases/creation-under-load.ts'
 import { fillCurvePhase } from './phases/fill-curve.ts'
 import { keyedFlashSale, plainFlashSale } from './phases/flash-sale.ts'
 import { lapsedSeatsPhase } from './phases/lapsed-seats.ts'
+import { onSalePhase } from './phases/on-sale.ts'
 import { sellOutPhase } from './phases/sell-out.ts'
 import { stampedePhase } from './phases/stampede.ts'
 import { togetherPhase } from './phases/together.ts'
@@ -39,7 +40,7 @@ import { printTable, type Row } from './table.ts'
 const resultsDir = path.join(root, 'bench', 'results')
 
 /** Every phase, in the order they run. */
-const phases: Array<Phase<any>> = [plainFlashSale, keyedFlashSale, fillCurvePhase, sellOutPhase, togetherPhase, confirmPhase, ceiling, creationUnderLoadPhase, lapsedSeatsPhase, stampedePhase]
+const phases: Array<Phase<any>> = [plainFlashSale, keyedFlashSale, fillCurvePhase, sellOutPhase, togetherPhase, confirmPhase, ceiling, creationUnderLoadPhase, lapsedSeatsPhase, stampedePhase, onSalePhase]
 
 function selectedPhases (): Array<Phase<any>> {
   const raw = process.env.BENCH_PHASES ?? ''

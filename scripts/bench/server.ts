@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { freePort } from '../../src/db/embedded.ts'
 import { cleanUpNow, onCleanUp } from './cleanup.ts'
-import { adminToken, holdSeconds, poolMax, root } from './settings.ts'
+import { adminToken, holdSeconds, poolMax, root, waitingRoomSecret } from './settings.ts'
 
 /** The API as a child process, started as `make start` starts it, with the bench's settings or others. */
 
@@ -18,6 +18,7 @@ export interface ApiServer {
 /** The settings every bench server runs with; a phase may add or override any of them. */
 const benchSettings = (): Record<string, string> => ({
   ADMIN_TOKEN: adminToken,
+  WAITING_ROOM_SECRET: waitingRoomSecret,
   LOG_LEVEL: 'warn',
   PGPOOL_MAX: poolMax,
   // One client address sends everything here; per-client limits would measure the limiter.

@@ -18,9 +18,12 @@ function positiveNumber (name: string, fallback: number): number {
 export const scale = positiveNumber('BENCH_SCALE', 1)
 export const seconds = positiveNumber('BENCH_SECONDS', 10)
 export const scaled = (count: number): number => Math.max(1, Math.round(count * scale))
+// The on-sale's admission lasts about this long at its first rate (the rate follows from it).
+export const onSaleMinutes = positiveNumber('BENCH_ONSALE_MINUTES', 4)
 // The server's hold window, pinned so that the ceiling places exactly the API's holds.
 export const holdSeconds = defaultEngineSettings.holdSeconds
 export const adminToken = `bench-${randomBytes(16).toString('hex')}`
+export const waitingRoomSecret = randomBytes(32).toString('hex')
 // The server's pool, sized to the cores PostgreSQL runs on (it runs here): more connections than
 // that only queue inside PostgreSQL, where lock and CPU contention lengthen every statement (the
 // contract's default of 20 measured worse at p99). PGPOOL_MAX set in the environment wins.
@@ -46,7 +49,14 @@ export const targets = {
   togetherShare: 0.5,
   // A stampede with load shedding at its defaults, against the same with shedding off.
   stampedeShare: 0.7,
-  probeMaxMs: 100
+  probeMaxMs: 100,
+  // The on-sale: joins/s against the flash sale's holds/s; fairness; the admission rate per minute;
+  // how soon a rate change shows.
+  joinsOverHolds: 3,
+  arrivalOrderRho: 0.99,
+  drawnOrderRho: 0.05,
+  rateDeviation: 0.1,
+  rateChangeMs: 5_000
 }
 
 export const say = (line: string): void => { process.stdout.write(`${line}\n`) }

@@ -9,6 +9,8 @@ export type Generated<T> = T extends ColumnType<infer S, infer I, infer U>
   ? ColumnType<S, I | undefined, U>
   : ColumnType<T, T | undefined, T>;
 
+export type Int8 = ColumnType<string, bigint | number | string, bigint | number | string>;
+
 export type Json = JsonValue;
 
 export type JsonArray = JsonValue[];
@@ -22,6 +24,13 @@ export type JsonPrimitive = boolean | number | string | null;
 export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export interface Admissions {
+  booking_id: string | null;
+  held_until: Timestamp | null;
+  seq: Int8;
+  show_id: string;
+}
 
 export interface Bookings {
   cancelled_at: Timestamp | null;
@@ -74,15 +83,34 @@ export interface Shows {
   name: string;
   row_labels: string[] | null;
   row_seats: number[] | null;
+  sales_open_at: Timestamp | null;
   start_time: Timestamp;
   total_seats: number;
 }
 
+export interface WaitingRoomRates {
+  admit_per_minute: number | null;
+  admitted_before: number;
+  setting: number;
+  show_id: string;
+  since: Timestamp;
+}
+
+export interface WaitingRooms {
+  joined: Generated<Int8>;
+  joined_before_opening: Generated<Int8>;
+  show_id: string;
+  shuffle_seed: Buffer;
+}
+
 export interface DB {
+  admissions: Admissions;
   booking_seats: BookingSeats;
   booking_shows: BookingShows;
   bookings: Bookings;
   idempotency_keys: IdempotencyKeys;
   seats: Seats;
   shows: Shows;
+  waiting_room_rates: WaitingRoomRates;
+  waiting_rooms: WaitingRooms;
 }

@@ -18,6 +18,11 @@ export type EngineErrorCode = 'invalid_input' | Extract<ProblemCode,
   | 'extension_limit'
   | 'idempotency_key_reused'
   | 'idempotency_key_in_use'
+  | 'sales_not_open'
+  | 'no_waiting_room'
+  | 'invalid_ticket'
+  | 'admission_required'
+  | 'admission_in_use'
 >
 
 export interface EngineErrorDetails {
@@ -31,6 +36,8 @@ export interface EngineErrorDetails {
   unavailable?: string[]
   /** extension_limit: the latest end the hold may have. */
   max_hold_expires_at?: string
+  /** sales_not_open: when holds are first taken. */
+  sales_open_at?: string
 }
 
 export class EngineError extends Error {

@@ -5,21 +5,24 @@ import { toBooking } from './bookings.ts'
 import { insertBookings, listBookingSeats, markSeats } from './hold-statements.ts'
 import type { DecidedKey, KeyedRequest } from './idempotency.ts'
 import type { Seat } from './seat-assignment.ts'
+import { recordAdmissions } from './waiting-room/statements.ts'
 
 export interface Grant {
   seats: Seat[]
   keyed?: KeyedRequest
+  /** The admission it holds under, claimed earlier in the transaction. */
+  admission?: number | undefined
 }
 
 /**
  * Writes the granted holds: their bookings, their seat lists, and the seats' new holders (with the
  * lapsed seats to release), in the order the foreign keys need; records the outcomes of the keyed
- * ones in the same transaction. The holds start at `searchedAt`, the clock of the search that found
+ * ones and the holds of the admitted ones in the same transaction. The holds start at `searchedAt`, the clock of the search that found
  * their seats (undefined when it found none, and then there are no grants). Returns the bookings
  * in the grants' order.
  */
 export async function writeHolds (trx: Database, showId: string, grants: Grant[], released: number[], searchedAt: Date | undefined, holdSeconds: number): Promise<Booking[]> {
-  const holds = grants.map((grant) => ({ id: randomUUID(), quantity: grant.seats.length, seats: grant.seats, keyed: grant.keyed }))
+  const holds = grants.map((grant) => ({ id: randomUUID(), quantity: grant.seats.length, seats: grant.seats, keyed: grant.keyed, admission: grant.admission }))
   let bookings: Booking[] = []
   if (holds.length > 0) {
     if (searchedAt === undefined) throw new Error('holds were granted seats that no search found')
@@ -28,6 +31,8 @@ export async function writeHolds (trx: Database, showId: string, grants: Grant[]
     bookings = holds.map((hold) => toBooking({ ...byId.get(hold.id)!, seats: hold.seats.map((seat) => seat.label) }))
     await listBookingSeats(trx, showId, holds.flatMap((hold) => hold.seats.map((seat) => ({ booking_id: hold.id, seat_no: seat.seat_no })))).execute()
   }
+  const admitted = holds.flatMap((hold, i) => hold.admission === undefined ? [] : [{ seq: hold.admission, booking_id: hold.id, held_until: bookings[i]!.hold_expires_at }])
+  if (admitted.length > 0) await recordAdmissions(trx, showId, admitted).execute()
   const decided: DecidedKey[] = holds.flatMap((hold, i) => hold.keyed === undefined ? [] : [{ key: hold.keyed.key, outcome: { booking: bookings[i]! } }])
   const seats: Array<{ seat_no: number, booking_id: string | null }> = [
     ...holds.flatMap((hold) => hold.seats.map((seat) => ({ seat_no: seat.seat_no, booking_id: hold.id }))),

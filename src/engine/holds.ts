@@ -11,6 +11,7 @@ import { assignLabels, assignSeats } from './seat-assignment.ts'
 import { showNotFound, whyShowClosed } from './shows.ts'
 import { holdTogether, noAdjacentSeats, type TogetherOutcome } from './together-holds.ts'
 import { isUuid } from './uuid.ts'
+import { claimAdmissions } from './waiting-room/statements.ts'
 
 export type HoldRequest =
   | { showId: string, quantity: number }
@@ -23,10 +24,14 @@ export interface HoldBatches {
   together: BatchQueue<number, TogetherOutcome>
 }
 
-/** A quantity hold waiting for its show's next batch, with its Idempotency-Key when it has one. */
+/**
+ * A quantity hold waiting for its show's next batch, with its Idempotency-Key when it has one,
+ * and the sequence number of its admission when the show's waiting room is on.
+ */
 export interface BatchedHold {
   quantity: number
   keyed?: KeyedRequest
+  admission?: number
 }
 
 /**
@@ -47,7 +52,7 @@ export interface HoldSettings {
  * Places a hold: a PENDING booking of the show's seats that lasts `holdSeconds`; with an
  * Idempotency-Key, at most once per key and body. In order:
  *
- * 1. limits: the seat count and the show id;
+ * 1. limits: the seat count and the show id (the admission was checked before);
  * 2. a hold of seats together (holdTogether) goes with the other such holds of its show in one
  *    transaction, or, with a key, runs alone in the key's own transaction, as a hold by labels does;
  * 3. the batched pass: a quantity hold goes with the other holds of its show in one transaction
@@ -57,6 +62,9 @@ export interface HoldSettings {
  * 5. the outcome: the booking, or the refusal, which a key records for its retries;
  * 6. the booking's route (booking-shows.ts), written once its hold has committed and before its id
  *    is answered, so that the booking's id leads to its show.
+ *
+ * With an admission (the sequence number of a valid admission token), each pass claims it in its
+ * transaction: an admission whose last hold is still live holds nothing more (admission_in_use).
  */
 export async function placeHold (
   db: Database,
@@ -64,7 +72,8 @@ export async function placeHold (
   routes: RouteWrites,
   settings: HoldSettings,
   request: HoldRequest,
-  idempotencyKey?: string
+  idempotencyKey?: string,
+  admission?: number
 ): Promise<Booking> {
   const [field, count] = 'labels' in request ? ['seats', request.labels.length] : ['quantity', request.quantity]
   if (count > settings.maxSeatsPerBooking) throw invalidInput(field, `must ask for at most ${settings.maxSeatsPerBooking} seats`)
@@ -72,8 +81,8 @@ export async function placeHold (
   const keyed = idempotencyKey === undefined ? undefined : { showId: request.showId, key: idempotencyKey, hash: requestHash(request) }
 
   const booking = 'together' in request
-    ? await holdSeatsTogether(db, batches.together, settings.holdSeconds, request, keyed)
-    : await holdSeats(db, batches.quantity, settings.holdSeconds, request, keyed)
+    ? await holdSeatsTogether(db, batches.together, settings.holdSeconds, request, keyed, admission)
+    : await holdSeats(db, batches.quantity, settings.holdSeconds, request, keyed, admission)
   await recordBookingShow(routes, booking)
   return booking
 }
@@ -84,27 +93,52 @@ async function holdSeats (
   batches: HoldBatches['quantity'],
   holdSeconds: number,
   request: Exclude<HoldRequest, { together: true }>,
-  keyed: KeyedRequest | undefined
+  keyed: KeyedRequest | undefined,
+  admission: number | undefined
 ): Promise<Booking> {
-  const batched = 'quantity' in request ? await batches.submit(request.showId, { quantity: request.quantity, keyed }) : undefined
+  const batched = 'quantity' in request ? await batches.submit(request.showId, { quantity: request.quantity, keyed, admission }) : undefined
   if (batched?.kind === 'granted') return batched.booking
-  const holdWaiting = async (trx: Database) => await holdWaitingForLocks(trx, request, holdSeconds)
+  const holdWaiting = async (trx: Database) =>
+    await underAdmission(trx, request.showId, admission, async (trx) => await holdWaitingForLocks(trx, request, holdSeconds, admission))
   if (keyed === undefined) return await holdWaiting(db)
   // The batch claimed the key: it is this request's to decide.
   if (batched?.kind === 'not granted') return await decideOnce(db, keyed, holdWaiting)
   return await runOnce(db, keyed, holdWaiting)
 }
 
-/** Step 2 of placeHold: a hold of seats together, with the other such holds of its show, or alone in its key's transaction. */
+/**
+ * Step 2 of placeHold: a hold of seats together, with the other such holds of its show, or alone
+ * in its own transaction when it has a key (the key's) or an admission (claimed in it).
+ */
 async function holdSeatsTogether (
   db: Database,
   batches: HoldBatches['together'],
   holdSeconds: number,
   { showId, quantity }: Extract<HoldRequest, { together: true }>,
-  keyed: KeyedRequest | undefined
+  keyed: KeyedRequest | undefined,
+  admission: number | undefined
 ): Promise<Booking> {
-  if (keyed === undefined) return togetherAnswer(quantity, await batches.submit(showId, quantity))
-  return await runOnce(db, keyed, async (trx) => togetherAnswer(quantity, (await holdTogether(trx, showId, [quantity], holdSeconds))[0]!))
+  if (keyed === undefined && admission === undefined) return togetherAnswer(quantity, await batches.submit(showId, quantity))
+  const holdAlone = async (trx: Database) => await underAdmission(trx, showId, admission, async (trx) =>
+    togetherAnswer(quantity, (await holdTogether(trx, showId, [{ quantity, admission }], holdSeconds))[0]!))
+  return keyed === undefined ? await holdAlone(db) : await runOnce(db, keyed, holdAlone)
+}
+
+/** Runs `run` in a transaction that has claimed `admission` first, or as it is without one. */
+async function underAdmission<T> (db: Database, showId: string, admission: number | undefined, run: (trx: Database) => Promise<T>): Promise<T> {
+  if (admission === undefined) return await run(db)
+  return await inTransaction(db, async (trx) => {
+    if ((await claimedAdmissions(trx, showId, [admission])).size === 0) {
+      throw new EngineError('admission_in_use', 'This admission holds a booking still PENDING: confirm or cancel it first')
+    }
+    return await run(trx)
+  })
+}
+
+/** Claims the admissions among `seqs` that hold no live booking, in the caller's transaction. */
+async function claimedAdmissions (trx: Database, showId: string, seqs: number[]): Promise<Set<number>> {
+  const rows = await claimAdmissions(trx, showId, [...new Set(seqs)]).execute()
+  return new Set(rows.map((row) => Number(row.seq)))
 }
 
 /** The booking of a hold of seats together, or its refusal. */
@@ -130,7 +164,11 @@ export async function holdBatch (
     const keyed = holds.flatMap((hold) => hold.keyed ?? [])
     const claimed = keyed.length === 0 ? new Set<string>() : await claimKeys(trx, showId, keyed, { skipBusy: true })
     // A key sent twice at once is claimed for its first hold only.
-    const placed = holds.filter((hold) => hold.keyed === undefined || claimed.delete(hold.keyed.key))
+    const keyPlaced = holds.filter((hold) => hold.keyed === undefined || claimed.delete(hold.keyed.key))
+    // An admission in use (or sent twice at once) is not granted here; the hold's own pass tells why.
+    const admissions = keyPlaced.flatMap((hold) => hold.admission ?? [])
+    const admitted = admissions.length === 0 ? new Set<number>() : await claimedAdmissions(trx, showId, admissions)
+    const placed = keyPlaced.filter((hold) => hold.admission === undefined || admitted.delete(hold.admission))
     if (placed.length > 0) placing?.(placed.length)
     const { bookings } = placed.length === 0 ? { bookings: [] } : await holdFound(trx, showId, placed, holdSeconds, 'skip-locked')
     const position = new Map(placed.map((hold, index) => [hold, index]))
@@ -158,7 +196,7 @@ async function holdFound (
   const quantities = holds.map((hold) => hold.quantity)
   const found = await pickSeats(trx, showId, quantities.reduce((sum, quantity) => sum + quantity, 0), lockWait).execute()
   const assignment = assignSeats(quantities, found)
-  const grants = assignment.seats.flatMap((seats, index) => seats === undefined ? [] : [{ index, seats, keyed: holds[index]!.keyed }])
+  const grants = assignment.seats.flatMap((seats, index) => seats === undefined ? [] : [{ index, seats, keyed: holds[index]!.keyed, admission: holds[index]!.admission }])
   const bookings = await writeHolds(trx, showId, grants, assignment.released, found[0]?.searched_at, holdSeconds)
   const byHold = new Map(grants.map((grant, i) => [grant.index, bookings[i]]))
   return { bookings: holds.map((_, index) => byHold.get(index)), found: assignment.picked }
@@ -169,14 +207,14 @@ async function holdFound (
  * once its lock is granted, so that a refusal is true. Each search and its writes are one
  * transaction (the key's, with a key), so a search that comes up short lets its locks go at once.
  */
-async function holdWaitingForLocks (db: Database, request: HoldRequest, holdSeconds: number): Promise<Booking> {
+async function holdWaitingForLocks (db: Database, request: HoldRequest, holdSeconds: number, admission?: number): Promise<Booking> {
   const { showId } = request
   if ('labels' in request) {
     const assigned = await inTransaction(db, async (trx) => {
       const found = await pickLabelledSeats(trx, showId, request.labels).execute()
       const assigned = assignLabels(request.labels, found)
       return 'seats' in assigned
-        ? { booking: (await writeHolds(trx, showId, [{ seats: assigned.seats }], [], found[0]?.searched_at, holdSeconds))[0]! }
+        ? { booking: (await writeHolds(trx, showId, [{ seats: assigned.seats, admission }], [], found[0]?.searched_at, holdSeconds))[0]! }
         : assigned
     })
     if ('booking' in assigned) return assigned.booking
@@ -193,7 +231,7 @@ async function holdWaitingForLocks (db: Database, request: HoldRequest, holdSeco
     // queue for the last few seats' locks.
     free = assignSeats([request.quantity], await pickSeats(db, showId, request.quantity, 'no locks').execute()).picked
     if (free < request.quantity) break
-    const result = await inTransaction(db, async (trx) => await holdFound(trx, showId, [{ quantity: request.quantity }], holdSeconds, 'wait'))
+    const result = await inTransaction(db, async (trx) => await holdFound(trx, showId, [{ quantity: request.quantity, admission }], holdSeconds, 'wait'))
     if (result.bookings[0] !== undefined) return result.bookings[0]
     free = result.found
   }

@@ -1,4 +1,5 @@
-import type { Booking, BookingStatus, CreateShowRequest } from '../../api/index.ts'
+import { randomBytes } from 'node:crypto'
+import type { Booking, BookingStatus, CreateShowRequest, WaitingRoomUpdate } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import { cancelBooking, confirmBooking, createConfirmBatches, extendBooking, getBooking, listShowBookings } from './bookings.ts'
 import { createBatchQueue, defaultBatchLimits } from './batch-queue.ts'
@@ -8,9 +9,11 @@ import { forgetOldIdempotencyKeys, sweepExpiredHolds, type SweepResult } from '.
 import { holdBatch, placeHold, type BatchedHold, type BatchedOutcome, type HoldBatches, type HoldRequest } from './holds.ts'
 import { holdTogether, type TogetherOutcome } from './together-holds.ts'
 import { createShow, getAvailability, getSeatMap, getShow, listAllShows, listUpcomingShows } from './shows.ts'
+import { createWaitingRoom, defaultAdmissionSeconds, type WaitingRoomObserver, type WaitingRoomSettings } from './waiting-room/index.ts'
 
 export { EngineError, type EngineErrorCode } from './errors.ts'
 export type { HoldRequest } from './holds.ts'
+export type { WaitingRoomSettings } from './waiting-room/index.ts'
 
 export interface EngineSettings {
   holdSeconds: number
@@ -18,6 +21,8 @@ export interface EngineSettings {
   maxHoldSeconds: number
   maxSeatsPerShow: number
   maxSeatsPerBooking: number
+  /** Without it, tickets and admission tokens are signed with a secret of this engine alone. */
+  waitingRoom?: WaitingRoomSettings
 }
 
 export type Operation = 'hold' | 'confirm' | 'cancel' | 'extend'
@@ -26,7 +31,7 @@ export type Operation = 'hold' | 'confirm' | 'cancel' | 'extend'
  * What the engine tells the rest of the process about its work: live availability listens for
  * changed shows, metrics count outcomes. Observers must not throw; they run after the write.
  */
-export interface EngineObserver {
+export interface EngineObserver extends WaitingRoomObserver {
   /** A write of this process changed the seats of `showId` (a hold, confirm, cancel, extension or sweep). */
   showChanged?: (showId: string) => void
   /** An operation ended: `outcome` is 'ok', or the EngineError code, or 'error' for anything else. */
@@ -47,12 +52,13 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
     // One batch of a show at a time: two would choose the same blocks from the same free seats.
     together: createBatchQueue<number, TogetherOutcome>(async (showId, quantities) => {
       observer.holdBatchStarted?.(quantities.length)
-      return await holdTogether(db, showId, quantities, settings.holdSeconds)
+      return await holdTogether(db, showId, quantities.map((quantity) => ({ quantity })), settings.holdSeconds)
     }, { ...defaultBatchLimits, batchesPerKey: 1 })
   }
   const queues = Object.values(holdBatches)
   const confirmBatches = createConfirmBatches(db)
   const routeWrites = createRouteWrites(db)
+  const waitingRoom = createWaitingRoom(db, settings.waitingRoom ?? { secret: randomBytes(32).toString('base64url'), admissionSeconds: defaultAdmissionSeconds }, observer)
 
   /** Runs one write, then tells the observer its outcome and, when it changed seats, its show. */
   async function observed (operation: Operation, run: () => Promise<Booking>): Promise<Booking> {
@@ -78,13 +84,29 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
     listShowBookings: async (showId: string, options: { status?: BookingStatus, limit?: number, cursor?: string }) =>
       await listShowBookings(db, showId, options),
 
-    /** Places a hold; with an idempotency key, at most once per key and body. */
-    hold: async (request: HoldRequest, idempotencyKey?: string) =>
-      await observed('hold', async () => await placeHold(db, holdBatches, routeWrites, settings, request, idempotencyKey)),
+    /**
+     * Places a hold; with an idempotency key, at most once per key and body. While the show's
+     * waiting room is on, it needs the admission token the queue gave.
+     */
+    hold: async (request: HoldRequest, idempotencyKey?: string, admissionToken?: string) =>
+      await observed('hold', async () =>
+        await placeHold(db, holdBatches, routeWrites, settings, request, idempotencyKey, await waitingRoom.admit(request.showId, admissionToken))),
     getBooking: async (id: string) => await getBooking(db, id),
     confirm: async (id: string) => await observed('confirm', async () => await confirmBooking(db, confirmBatches, id)),
     cancel: async (id: string) => await observed('cancel', async () => await cancelBooking(db, id)),
     extend: async (id: string) => await observed('extend', async () => await extendBooking(db, id, settings)),
+
+    /** Joins the show's waiting room: a signed ticket and its place. */
+    joinQueue: async (showId: string) => await waitingRoom.join(showId),
+    /** What a ticket of the show's queue says now. */
+    queueTicket: async (showId: string, ticket: string) => (await waitingRoom.ticket(showId, ticket)).answer,
+    /** Changes a show's waiting room from now on: another rate, or switched off. */
+    setWaitingRoom: async (showId: string, update: WaitingRoomUpdate) => {
+      await waitingRoom.setRate(showId, 'admit_per_minute' in update ? update.admit_per_minute : null)
+      return await getShow(db, showId)
+    },
+    /** The room itself, for streams that follow many tickets of one show. */
+    waitingRoom,
 
     sweepExpiredHolds: async (batchSize?: number) => {
       const started = performance.now()

@@ -1,15 +1,31 @@
 import { randomUUID } from 'node:crypto'
-import { sql, type Selectable } from 'kysely'
+import { sql, type ExpressionBuilder, type Selectable } from 'kysely'
 import type { Availability, CreateShowRequest, Seat, Show, ShowWithStats } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
-import type { Shows } from '../db/types.ts'
+import type { DB, Shows } from '../db/types.ts'
 import { decodeCursor, defaultPageSize, toPage } from './cursor.ts'
 import { showStart } from './hold-statements.ts'
 import { readTime } from './read-time.ts'
 import { isUuid } from './uuid.ts'
 import { EngineError, invalidInput } from './errors.ts'
+import { addRateSetting, createRoom } from './waiting-room/statements.ts'
 
-type ShowRow = Selectable<Shows>
+type ShowRow = Selectable<Shows> & RoomColumns
+
+/** What a show's row says of its waiting room: whether it has one, and the rate in force (null: off). */
+interface RoomColumns {
+  has_room: boolean
+  room_rate: number | null
+}
+
+/** The room columns of the show in `shows`. */
+function roomColumns (eb: ExpressionBuilder<DB, 'shows'>) {
+  return [
+    eb.exists(eb.selectFrom('waiting_rooms as w').select('w.show_id').whereRef('w.show_id', '=', 'shows.id')).$castTo<boolean>().as('has_room'),
+    eb.selectFrom('waiting_room_rates as r').select('r.admit_per_minute')
+      .whereRef('r.show_id', '=', 'shows.id').orderBy('r.setting', 'desc').limit(1).as('room_rate')
+  ]
+}
 
 export function toShow (row: ShowRow): Show {
   return {
@@ -20,7 +36,9 @@ export function toShow (row: ShowRow): Show {
     layout: row.layout,
     focal_row: row.focal_row,
     focal_seat: row.focal_seat,
-    created_at: row.created_at.toISOString()
+    created_at: row.created_at.toISOString(),
+    sales_open_at: row.sales_open_at?.toISOString() ?? null,
+    waiting_room: row.has_room ? { enabled: row.room_rate !== null, admit_per_minute: row.room_rate } : null
   }
 }
 
@@ -46,6 +64,9 @@ export async function createShow (db: Database, input: CreateShowRequest, maxSea
   if (Number.isNaN(start)) throw invalidInput('start_time', 'must not be a leap second')
   if (start <= Date.now()) throw invalidInput('start_time', 'must be in the future')
   if (start > latestStart) throw invalidInput('start_time', 'must be before the year 10000')
+  const opens = input.sales_open_at === undefined ? undefined : Date.parse(input.sales_open_at)
+  if (opens !== undefined && Number.isNaN(opens)) throw invalidInput('sales_open_at', 'must not be a leap second')
+  if (opens !== undefined && opens >= start) throw invalidInput('sales_open_at', 'must be before start_time')
   const rows = 'rows' in input ? input.rows : undefined
   const total = rows === undefined ? ('total_seats' in input ? input.total_seats : 0) : rows.reduce((sum, row) => sum + row.seats, 0)
   if (total > maxSeats) throw invalidInput(rows === undefined ? 'total_seats' : 'rows', `must give at most ${maxSeats} seats`)
@@ -65,13 +86,15 @@ export async function createShow (db: Database, input: CreateShowRequest, maxSea
              unnest(${labels}::text[], ${rows.map((row) => row.seats)}::int[]) WITH ORDINALITY AS r(label, seats, position),
              generate_series(1, r.seats) AS n
         WHERE shows.id = ${id}`
-  let show: ShowRow
+  const room = input.waiting_room
+  let show: Selectable<Shows>
   try {
     show = await db.transaction().execute(async (trx) => {
       const show = await trx.insertInto('shows').values({
         id,
         name: input.name,
         start_time: input.start_time,
+        sales_open_at: input.sales_open_at ?? null,
         layout: rows === undefined ? 'numbered' : 'rows',
         total_seats: total,
         row_labels: rows === undefined ? null : labels,
@@ -80,6 +103,10 @@ export async function createShow (db: Database, input: CreateShowRequest, maxSea
         focal_seat: focal.seat
       }).returningAll().executeTakeFirstOrThrow()
       await trx.insertInto('seats').columns(['show_id', 'seat_no', 'label', 'row_label', 'number']).expression(seats).execute()
+      if (room !== undefined) {
+        await createRoom(trx, show.id).execute()
+        await addRateSetting(trx, show.id, { since: show.created_at, admitPerMinute: room.admit_per_minute, admittedBefore: 0 }).execute()
+      }
       return show
     })
   } catch (error) {
@@ -90,7 +117,7 @@ export async function createShow (db: Database, input: CreateShowRequest, maxSea
     throw error
   }
   await refreshSeatStatistics(db)
-  return toShow(show)
+  return toShow({ ...show, has_room: room !== undefined, room_rate: room?.admit_per_minute ?? null })
 }
 
 /** The focal point asked for, checked against the layout: a row of the show, a seat of that row. */
@@ -121,7 +148,7 @@ async function refreshSeatStatistics (db: Database): Promise<void> {
 }
 
 export async function getShow (db: Database, id: string): Promise<Show> {
-  const row = isUuid(id) ? await db.selectFrom('shows').selectAll().where('id', '=', id).executeTakeFirst() : undefined
+  const row = isUuid(id) ? await db.selectFrom('shows').selectAll().select(roomColumns).where('id', '=', id).executeTakeFirst() : undefined
   if (row === undefined) throw showNotFound(id)
   return toShow(row)
 }
@@ -129,7 +156,7 @@ export async function getShow (db: Database, id: string): Promise<Show> {
 /** Upcoming shows (start_time in the future), by start_time then id. */
 export async function listUpcomingShows (db: Database, limit = defaultPageSize, cursor?: string) {
   const after = decodeCursor(cursor)
-  let query = db.selectFrom('shows').selectAll().where('start_time', '>', sql<Date>`now()`)
+  let query = db.selectFrom('shows').selectAll().select(roomColumns).where('start_time', '>', sql<Date>`now()`)
   if (after !== undefined) query = query.where((eb) => eb(eb.refTuple('start_time', 'id'), '>', eb.tuple(new Date(after[0]), after[1])))
   const rows = await query.orderBy('start_time').orderBy('id').limit(limit + 1).execute()
   return toPage(rows, limit, showKey, toShow)
@@ -154,6 +181,7 @@ export async function listAllShows (db: Database, limit = defaultPageSize, curso
   const after = decodeCursor(cursor)
   let query = db.selectFrom('shows')
     .selectAll('shows')
+    .select(roomColumns)
     .select((eb) => [
       eb.selectFrom('seats').select(eb.fn.countAll<number>().as('n'))
         .whereRef('seats.show_id', '=', 'shows.id').where('hold_expires_at', '>', sql<Date>`now()`).as('held'),

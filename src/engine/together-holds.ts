@@ -9,6 +9,12 @@ import type { Seat } from './seat-assignment.ts'
 import { assignBlocks, freeSeatsOf, layoutOf, seatNosOf, type FreeSummary } from './seat-blocks.ts'
 import { showNotFound, whyShowClosed } from './shows.ts'
 
+/** A hold of `quantity` seats together, with the admission it holds under (claimed in the transaction) when it has one. */
+export interface TogetherHold {
+  quantity: number
+  admission?: number | undefined
+}
+
 /** What a transaction did with one hold of seats together: granted it, or found no block for it. */
 export type TogetherOutcome = { booking: Booking } | { noBlock: FreeSummary }
 
@@ -29,7 +35,8 @@ export type TogetherOutcome = { booking: Booking } | { noBlock: FreeSummary }
  * A show that is closed or gone is answered so (the transaction's error): a batch's holds are all
  * of one show.
  */
-export async function holdTogether (db: Database, showId: string, quantities: number[], holdSeconds: number): Promise<TogetherOutcome[]> {
+export async function holdTogether (db: Database, showId: string, holds: TogetherHold[], holdSeconds: number): Promise<TogetherOutcome[]> {
+  const quantities = holds.map((hold) => hold.quantity)
   return await inTransaction(db, async (trx) => {
     const show = await showLayout(trx, showId).executeTakeFirst()
     if (show === undefined) throw showNotFound(showId)
@@ -40,7 +47,7 @@ export async function holdTogether (db: Database, showId: string, quantities: nu
       const locked = chosen.length === 0 ? { seats: new Map<number, Seat>() } : await lockAll(trx, showId, chosen.flatMap((hold) => hold.seatNos))
       if (locked === undefined) continue
       const { seats, searchedAt } = locked
-      const bookings = await writeHolds(trx, showId, chosen.map((hold) => ({ seats: hold.seatNos.map((seatNo) => seats.get(seatNo)!) })), [], searchedAt, holdSeconds)
+      const bookings = await writeHolds(trx, showId, chosen.map((hold) => ({ seats: hold.seatNos.map((seatNo) => seats.get(seatNo)!), admission: holds[hold.index]!.admission })), [], searchedAt, holdSeconds)
       const granted = new Map(chosen.map((hold, i) => [hold.index, bookings[i]!]))
       const outcomes = assigned.map((choice, index): TogetherOutcome => 'noBlock' in choice ? choice : { booking: granted.get(index)! })
       if (outcomes.some((outcome) => 'noBlock' in outcome)) {

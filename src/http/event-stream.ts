@@ -5,7 +5,7 @@ import type { ShowSubscriber } from '../events/show-state.ts'
 export const eventStreamType = 'text/event-stream'
 
 /**
- * One Server-Sent Events response of live events: a show's availability or a booking. Each event
+ * One Server-Sent Events response of live events: a show's availability, a booking or a queue ticket. Each event
  * carries the whole state, so whatever is not yet written (before `open`, or while the client
  * reads slower than the state changes) is simply replaced by the newer state: a slow client costs
  * one pending string, never a growing buffer. A final event is written, then the stream ends.
@@ -51,6 +51,11 @@ export class EventStream implements ShowSubscriber, BookingSubscriber {
 
   booking (json: string, id: string, final: boolean): void {
     this.#send(`id: ${id}\nevent: booking\ndata: ${json}\n\n`, final)
+  }
+
+  /** An event without an id (a queue ticket's place): the newest replaces one not yet written. */
+  event (name: string, json: string): void {
+    this.#send(`event: ${name}\ndata: ${json}\n\n`, false)
   }
 
   keepAlive (): void {

@@ -18,14 +18,14 @@ export async function sendProblem (reply: FastifyReply, body: Problem): Promise<
 }
 
 function fromEngine (error: EngineError, part: string): Problem {
-  const { code, message, details: { errors, available, largest_block: largestBlock, unavailable, max_hold_expires_at: maxHoldExpiresAt } } = error
+  const { code, message, details: { errors, available, largest_block: largestBlock, unavailable, max_hold_expires_at: maxHoldExpiresAt, sales_open_at: salesOpenAt } } = error
   if (code === 'invalid_input') {
     return problem('validation_failed', message, { errors: (errors ?? []).map(({ field, message }) => ({ path: `/${part}/${field}`, message })) })
   }
   // The engine gives the members its codes require; tests check every answer against the document.
   return { ...problem(code, message), ...(available !== undefined && { available }),
     ...(largestBlock !== undefined && { largest_block: largestBlock }), ...(unavailable !== undefined && { unavailable }),
-    ...(maxHoldExpiresAt !== undefined && { max_hold_expires_at: maxHoldExpiresAt }) } as Problem
+    ...(maxHoldExpiresAt !== undefined && { max_hold_expires_at: maxHoldExpiresAt }), ...(salesOpenAt !== undefined && { sales_open_at: salesOpenAt }) } as Problem
 }
 
 const partNames: Record<string, string> = { body: 'body', querystring: 'query', params: 'params', headers: 'headers' }

@@ -1,7 +1,7 @@
 import bearerAuth from '@fastify/bearer-auth'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { BookingListQuery, BookingPage, CreateShowRequest, IdParams, PageQuery, Show, ShowWithStatsPage } from '../../api/index.ts'
+import { BookingListQuery, BookingPage, CreateShowRequest, IdParams, PageQuery, Show, ShowWithStatsPage, WaitingRoomUpdate } from '../../api/index.ts'
 import type { BookingEngine } from '../engine/index.ts'
 import { bodyProblems, createdResponse, databaseProblems, jsonResponse, problemResponse, rateLimitProblems, validationFailed } from '../http/responses.ts'
 
@@ -33,6 +33,27 @@ const admin: FastifyPluginAsyncTypebox<{ engine: BookingEngine, adminToken: stri
     const show = await engine.createShow(request.body as CreateShowRequest)
     return await reply.code(201).header('location', `/shows/${show.id}`).send(show)
   })
+
+  app.patch('/admin/shows/:id/waiting-room', {
+    schema: {
+      operationId: 'updateWaitingRoom',
+      tags: ['admin'],
+      summary: 'Change a show\'s waiting room during its sale: another `admit_per_minute`, or `enabled: false` to let everyone in',
+      description: 'The change applies from now on, in every server process within a second; the buyers admitted so far stay admitted and nobody loses a place. ' +
+        'Setting a rate on a show without a waiting room gives it one.',
+      security,
+      params: IdParams,
+      body: Type.Ref(WaitingRoomUpdate),
+      response: {
+        200: jsonResponse(Type.Ref(Show), 'The show, with its waiting room as it is now'),
+        ...bodyProblems,
+        401: unauthorized,
+        404: problemResponse({ show_not_found: 'no show with this id (a malformed id too)' }),
+        ...rateLimitProblems,
+        ...databaseProblems
+      }
+    }
+  }, async (request) => await engine.setWaitingRoom(request.params.id, request.body as WaitingRoomUpdate))
 
   app.get('/admin/shows', {
     schema: {

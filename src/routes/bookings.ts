@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { Booking, CreateBookingRequest, EmptyRequest, IdempotencyHeaders, IdParams } from '../../api/index.ts'
+import { AdmissionHeaders, Booking, CreateBookingRequest, EmptyRequest, IdempotencyHeaders, IdParams } from '../../api/index.ts'
 import { defaultEngineSettings } from '../config.ts'
 import type { BookingEngine, HoldRequest } from '../engine/index.ts'
 import { bodyProblems, createdResponse, databaseProblems, jsonResponse, problemResponse, rateLimitProblems } from '../http/responses.ts'
@@ -14,14 +14,18 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
       tags: ['bookings'],
       security: [],
       summary: 'Hold seats: any `quantity` of free seats, `quantity` seats together, or exactly the labelled `seats`',
-      description: `The hold lasts HOLD_WINDOW_SECONDS (${defaultEngineSettings.holdSeconds} by default): confirm it before \`hold_expires_at\`, or it lapses and its seats are free again.`,
-      headers: IdempotencyHeaders,
+      description: `The hold lasts HOLD_WINDOW_SECONDS (${defaultEngineSettings.holdSeconds} by default): confirm it before \`hold_expires_at\`, or it lapses and its seats are free again. ` +
+        'While the show\'s waiting room is on, send the admission token its queue gave (`Admission-Token`).',
+      headers: Type.Composite([IdempotencyHeaders, AdmissionHeaders]),
       body: Type.Ref(CreateBookingRequest),
       response: {
         201: createdResponse(Type.Ref(Booking), 'The hold: a PENDING booking', '/bookings/{id}'),
         ...bodyProblems,
+        403: problemResponse({ admission_required: 'the show\'s waiting room is on and `Admission-Token` is missing, forged, expired or of another show' }),
         404: problemResponse({ show_not_found: 'no show with this show_id' }),
         409: problemResponse({
+          sales_not_open: 'the show\'s sales open later (`sales_open_at` says when)',
+          admission_in_use: 'the admission token holds a booking that is still PENDING',
           insufficient_seats: 'fewer seats are free than `quantity` (`available` says how many are)',
           no_adjacent_seats: 'no row has `quantity` adjacent free seats, with `together` (`available` and `largest_block` say what is free)',
           seats_unavailable: 'some of `seats` are not free (`unavailable` names them)',
@@ -40,7 +44,7 @@ const bookings: FastifyPluginAsyncTypebox<{ engine: BookingEngine }> = async (ap
       : body.together === true
         ? { showId: body.show_id, quantity: body.quantity, together: true }
         : { showId: body.show_id, quantity: body.quantity }
-    const booking = await engine.hold(hold, request.headers['idempotency-key'])
+    const booking = await engine.hold(hold, request.headers['idempotency-key'], request.headers['admission-token'])
     return await reply.code(201).header('location', `/bookings/${booking.id}`).send(booking)
   })
 

@@ -277,11 +277,11 @@ export async function runStorm (options: StormOptions): Promise<void> {
   await Promise.all(Array.from({ length: options.loops }, async () => await clientLoop(options)))
 }
 
-export async function createShow (url: string, adminToken: string, totalSeats: number): Promise<Show> {
+export async function createShow (url: string, adminToken: string, totalSeats: number, extra: Record<string, unknown> = {}): Promise<Show> {
   const response = await fetch(`${url}/admin/shows`, {
     method: 'POST',
     headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'Storm', start_time: new Date(Date.now() + 24 * 3600_000).toISOString(), total_seats: totalSeats })
+    body: JSON.stringify({ name: 'Storm', start_time: new Date(Date.now() + 24 * 3600_000).toISOString(), total_seats: totalSeats, ...extra })
   })
   if (response.status !== 201) throw new Error(`creating the show answered ${response.status}: ${await response.text()}`)
   return await response.json() as Show

@@ -3,6 +3,7 @@ import type { Test } from 'tap'
 import type { Booking, Show } from '../../api/index.ts'
 import { buildApp, type App, type HttpSettings } from '../../src/app.ts'
 import { defaultEngineSettings } from '../../src/config.ts'
+import { defaultAdmissionSeconds, type WaitingRoomSettings } from '../../src/engine/waiting-room/index.ts'
 import { createDatabase, poolStats, type Database, type Timeouts } from '../../src/db/database.ts'
 import { pendingMigrations } from '../../src/db/migrations.ts'
 import { loggerOptions } from '../../src/logger-options.ts'
@@ -10,6 +11,7 @@ import { freshDatabaseUrl } from './database.ts'
 import { validateResponses } from './response-validation.ts'
 
 export const adminToken = 'test-admin-token-0123456789'
+export const waitingRoomSecret = 'test-waiting-room-secret-0123456789abcdef'
 export const admin = { authorization: `Bearer ${adminToken}` }
 
 export interface TestAppOptions {
@@ -19,6 +21,8 @@ export interface TestAppOptions {
   maxHoldSeconds?: number
   maxSeatsPerBooking?: number
   maxSeatsPerShow?: number
+  /** The waiting room's secret and admission length (a fixed test secret, 600 s by default). */
+  waitingRoom?: Partial<WaitingRoomSettings>
   poolMax?: number
   timeouts?: Partial<Timeouts>
   /** False for a pooler that cannot keep prepared statements (PgBouncer before 1.21). */
@@ -50,7 +54,8 @@ export async function testApp (t: Test, options: TestAppOptions = {}): Promise<T
       holdSeconds: options.holdSeconds ?? defaultEngineSettings.holdSeconds,
       maxHoldSeconds: options.maxHoldSeconds ?? defaultEngineSettings.maxHoldSeconds,
       maxSeatsPerBooking: options.maxSeatsPerBooking ?? defaultEngineSettings.maxSeatsPerBooking,
-      maxSeatsPerShow: options.maxSeatsPerShow ?? defaultEngineSettings.maxSeatsPerShow
+      maxSeatsPerShow: options.maxSeatsPerShow ?? defaultEngineSettings.maxSeatsPerShow,
+      waitingRoom: { secret: waitingRoomSecret, admissionSeconds: defaultAdmissionSeconds, ...options.waitingRoom }
     },
     pendingMigrations: async () => await pendingMigrations(db),
     poolStats: () => poolStats(pool),
