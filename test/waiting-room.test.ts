@@ -155,6 +155,27 @@ t.test('one admission token holds one live booking at a time', async (t) => {
   t.match((await app.inject('/metrics')).body, /waiting_room_admission_refusals_total\{reason="in_use"\} 7/)
 })
 
+t.test('an extended hold keeps its admission in use until its new end, for holds of seats together too', async (t) => {
+  const { app } = await testApp(t, { holdSeconds: 3, maxHoldSeconds: 60 })
+  const show = await roomShow(app, 600_000)
+  const token = (await join(app, show.id)).admission_token!
+  const first = await holdWith(app, show.id, token)
+  t.equal(first.statusCode, 201)
+  const placed = Date.parse(first.json().created_at)
+  await sleep(1500)
+  const extended = await app.inject({ method: 'POST', url: `/bookings/${first.json().id}/extend` })
+  t.equal(extended.statusCode, 200, extended.body)
+  await sleep(Math.max(0, placed + 3300 - Date.now()))
+  t.match((await holdWith(app, show.id, token)).json(), { code: 'admission_in_use' }, 'past the first end, the extended hold still holds the admission')
+  const together = await hold(app, { show_id: show.id, quantity: 2, together: true }, { 'admission-token': token })
+  t.match(together.json(), { code: 'admission_in_use' }, 'a hold of seats together is refused the same way')
+  await sleep(Math.max(0, Date.parse(extended.json().hold_expires_at) + 200 - Date.now()))
+  const after = await hold(app, { show_id: show.id, quantity: 2, together: true }, { 'admission-token': token })
+  t.equal(after.statusCode, 201, `once the extended hold has lapsed, the admission holds again: ${after.body}`)
+  const [a, b] = (after.json().seats as string[]).map(Number)
+  t.equal(b! - a!, 1, 'seats together')
+})
+
 t.test('later arrivals are admitted in arrival order, at the set rate', async (t) => {
   const { app } = await testApp(t)
   const show = await roomShow(app, 60)

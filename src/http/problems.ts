@@ -32,31 +32,14 @@ const partNames: Record<string, string> = { body: 'body', querystring: 'query', 
 
 interface AjvError {
   instancePath: string
-  schemaPath: string
   keyword: string
   params: Record<string, unknown>
   message?: string
 }
 
-/**
- * With a union body (`quantity` or `seats`), ajv reports every branch's complaints. Report the
- * branch that came closest, which is the one the client meant. A branch is named by the start of
- * the schema path: `#/anyOf/0` inline, or the $id of a referenced component.
- */
-function closestBranch (errors: AjvError[]): AjvError[] {
-  if (!errors.some((error) => error.keyword === 'anyOf')) return errors
-  const byBranch = new Map<string, AjvError[]>()
-  for (const error of errors) {
-    if (error.keyword === 'anyOf') continue
-    const branch = /^(#\/anyOf\/\d+|[^#/][^/]*)/.exec(error.schemaPath)?.[1] ?? ''
-    byBranch.set(branch, [...(byBranch.get(branch) ?? []), error])
-  }
-  return [...byBranch.values()].sort((a, b) => a.length - b.length)[0] ?? errors
-}
-
 function validationProblem (errors: AjvError[], context: string): Problem {
   const part = partNames[context] ?? context
-  const reported = closestBranch(errors).slice(0, maxProblemErrors).map((error) => {
+  const reported = errors.slice(0, maxProblemErrors).map((error) => {
     const property = error.params.missingProperty ?? error.params.additionalProperty
     const path = `/${part}${error.instancePath}${typeof property === 'string' ? `/${property}` : ''}`
     const message = error.keyword === 'additionalProperties' ? 'is not a known property' : (error.message ?? 'is not valid')

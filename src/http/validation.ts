@@ -17,6 +17,40 @@ function absentAsEmpty (validate: ValidateFunction): ValidateFunction {
   return Object.defineProperty(wrapped, 'errors', { get: () => validate.errors })
 }
 
+/** The branches of a union schema (`anyOf`), also behind a `$ref`; undefined for any other schema. */
+function unionBranches (ajv: Ajv, schema: { $ref?: unknown }): object[] | undefined {
+  const target: unknown = typeof schema.$ref === 'string' ? ajv.getSchema(schema.$ref)?.schema : schema
+  const branches = (target as { anyOf?: unknown } | undefined)?.anyOf
+  return Array.isArray(branches) ? branches as object[] : undefined
+}
+
+/**
+ * A union body (`quantity` or `seats`, `total_seats` or `rows`) that fails is reported as the
+ * branch that came closest, the fewest complaints, which is the one the client meant: ajv's own
+ * errors mix every branch's, and cannot always be told apart (a branch behind a `$ref` reports
+ * paths from its own root).
+ */
+function closestBranch (ajv: Ajv, validate: ValidateFunction, branches: object[]): ValidateFunction {
+  const checks = branches.map((branch) => ajv.compile(branch))
+  let errors: ValidateFunction['errors'] = null
+  const wrapped = ((data: unknown) => {
+    if (validate(data)) {
+      errors = null
+      return true
+    }
+    errors = checks.map((check) => check(data) ? [] : check.errors ?? []).sort((a, b) => a.length - b.length)[0] ?? validate.errors
+    return false
+  }) as ValidateFunction
+  return Object.defineProperty(wrapped, 'errors', { get: () => errors })
+}
+
+/** The body's validator: absent bodies as `{}`, unions reported by their closest branch. */
+function bodyValidator (ajv: Ajv, schema: object): ValidateFunction {
+  const validate = ajv.compile(schema)
+  const branches = unionBranches(ajv, schema)
+  return absentAsEmpty(branches === undefined ? validate : closestBranch(ajv, validate, branches))
+}
+
 /**
  * Request validation as the contract wants it: bodies are taken as sent (no coercion of strings
  * into numbers, unknown properties rejected), while query strings, path parameters and headers,
@@ -33,7 +67,7 @@ export default fp(async function validation (app: FastifyInstance, options: { sc
     compilers.text.addSchema(schema)
   }
   app.setValidatorCompiler(({ schema, httpPart }) =>
-    httpPart === 'body' ? absentAsEmpty(compilers.body.compile(schema)) : compilers.text.compile(schema))
+    httpPart === 'body' ? bodyValidator(compilers.body, schema) : compilers.text.compile(schema))
 
   // An empty body sent as application/json is no body (Fastify's own parser refuses it), so that
   // clients that always send the header can confirm and cancel.
