@@ -127,6 +127,16 @@ t.test('every hot-path operation runs on its show\'s node, in one phase', async 
   }, new RegExp(`SELECT DISTINCT|${other.id}`))
 })
 
+t.test('a waiting room\'s joins, reads and admitted holds run on its show\'s node, in one phase', async (t) => {
+  const show = await engine.createShow({ name: 'Queue', start_time: inAnHour(), total_seats: 100, waiting_room: { admit_per_minute: 600_000 } })
+  let token: string | null = null
+  await onShowNode(t, 'joining the queue', show.id, async () => { token = (await engine.joinQueue(show.id)).admission_token })
+  t.ok(token !== null, 'admitted at once at this rate')
+  await onShowNode(t, 'a hold with an admission token', show.id, async () => await engine.hold({ showId: show.id, quantity: 2 }, undefined, token!))
+  await onShowNode(t, 'a second hold on the token, refused', show.id, async () =>
+    await t.rejects(engine.hold({ showId: show.id, quantity: 2 }, undefined, token!), { code: 'admission_in_use' }))
+})
+
 // A connection's lock_timeout stays on the coordinator: the worker bounds the waits of the
 // statements Citus sends it by its own setting (make citus-start sets the role's; operations.md).
 t.test('a hold waiting on a worker for a locked seat gives up after the worker\'s lock_timeout, as on one server', async (t) => {

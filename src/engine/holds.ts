@@ -11,7 +11,7 @@ import { assignLabels, assignSeats } from './seat-assignment.ts'
 import { showNotFound, whyShowClosed } from './shows.ts'
 import { holdTogether, noAdjacentSeats, type TogetherOutcome } from './together-holds.ts'
 import { isUuid } from './uuid.ts'
-import { claimAdmissions } from './waiting-room/statements.ts'
+import { addAdmissions, claimAdmissions } from './waiting-room/statements.ts'
 
 export type HoldRequest =
   | { showId: string, quantity: number }
@@ -137,7 +137,9 @@ async function underAdmission<T> (db: Database, showId: string, admission: numbe
 
 /** Claims the admissions among `seqs` that hold no live booking, in the caller's transaction. */
 async function claimedAdmissions (trx: Database, showId: string, seqs: number[]): Promise<Set<number>> {
-  const rows = await claimAdmissions(trx, showId, [...new Set(seqs)]).execute()
+  const unique = [...new Set(seqs)]
+  await addAdmissions(trx, showId, unique).execute()
+  const rows = await claimAdmissions(trx, showId, unique).execute()
   return new Set(rows.map((row) => Number(row.seq)))
 }
 

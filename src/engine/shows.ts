@@ -18,12 +18,18 @@ interface RoomColumns {
   room_rate: number | null
 }
 
-/** The room columns of the show in `shows`. */
-function roomColumns (eb: ExpressionBuilder<DB, 'shows'>) {
-  return [
-    eb.exists(eb.selectFrom('waiting_rooms as w').select('w.show_id').whereRef('w.show_id', '=', 'shows.id')).$castTo<boolean>().as('has_room'),
+/**
+ * The room columns of the show in `shows`; of show `showId` alone when it is given, which the
+ * subqueries then name too, so that on a database distributed by show they run on its node.
+ */
+function roomColumns (showId?: string) {
+  return (eb: ExpressionBuilder<DB, 'shows'>) => [
+    eb.exists(eb.selectFrom('waiting_rooms as w').select('w.show_id').whereRef('w.show_id', '=', 'shows.id')
+      .$if(showId !== undefined, (qb) => qb.where('w.show_id', '=', showId!))).$castTo<boolean>().as('has_room'),
     eb.selectFrom('waiting_room_rates as r').select('r.admit_per_minute')
-      .whereRef('r.show_id', '=', 'shows.id').orderBy('r.setting', 'desc').limit(1).as('room_rate')
+      .whereRef('r.show_id', '=', 'shows.id')
+      .$if(showId !== undefined, (qb) => qb.where('r.show_id', '=', showId!))
+      .orderBy('r.setting', 'desc').limit(1).as('room_rate')
   ]
 }
 
@@ -148,7 +154,7 @@ async function refreshSeatStatistics (db: Database): Promise<void> {
 }
 
 export async function getShow (db: Database, id: string): Promise<Show> {
-  const row = isUuid(id) ? await db.selectFrom('shows').selectAll().select(roomColumns).where('id', '=', id).executeTakeFirst() : undefined
+  const row = isUuid(id) ? await db.selectFrom('shows').selectAll().select(roomColumns(id)).where('id', '=', id).executeTakeFirst() : undefined
   if (row === undefined) throw showNotFound(id)
   return toShow(row)
 }
@@ -156,7 +162,7 @@ export async function getShow (db: Database, id: string): Promise<Show> {
 /** Upcoming shows (start_time in the future), by start_time then id. */
 export async function listUpcomingShows (db: Database, limit = defaultPageSize, cursor?: string) {
   const after = decodeCursor(cursor)
-  let query = db.selectFrom('shows').selectAll().select(roomColumns).where('start_time', '>', sql<Date>`now()`)
+  let query = db.selectFrom('shows').selectAll().select(roomColumns()).where('start_time', '>', sql<Date>`now()`)
   if (after !== undefined) query = query.where((eb) => eb(eb.refTuple('start_time', 'id'), '>', eb.tuple(new Date(after[0]), after[1])))
   const rows = await query.orderBy('start_time').orderBy('id').limit(limit + 1).execute()
   return toPage(rows, limit, showKey, toShow)
@@ -181,7 +187,7 @@ export async function listAllShows (db: Database, limit = defaultPageSize, curso
   const after = decodeCursor(cursor)
   let query = db.selectFrom('shows')
     .selectAll('shows')
-    .select(roomColumns)
+    .select(roomColumns())
     .select((eb) => [
       eb.selectFrom('seats').select(eb.fn.countAll<number>().as('n'))
         .whereRef('seats.show_id', '=', 'shows.id').where('hold_expires_at', '>', sql<Date>`now()`).as('held'),

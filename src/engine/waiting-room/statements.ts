@@ -73,20 +73,25 @@ export function toRoom (showId: string, row: ShowRoomRow): Room | undefined {
  * those who joined before the opening too, while it is ahead, by the clock once the row is
  * locked), so the joiners' sequence numbers are joined - count + 1 .. joined. It answers the
  * show and room as they are then, as readShowRoom does: a batch of joins is one round trip. No row
- * when the show has no room or has started.
+ * when the show has no room or has started. The clock is read in a CTE over the locked row, not
+ * in the update itself: a distributed database refuses volatile functions there, and the CTE
+ * reads it after the lock all the same.
  */
 export function joinRoom (db: Database, showId: string, count: number) {
-  return db.updateTable('waiting_rooms as w')
-    .from('shows')
+  return db
+    .with('locked', (qb) => qb.selectFrom('waiting_rooms').select('waiting_rooms.show_id').where('waiting_rooms.show_id', '=', showId).forUpdate())
+    .with('at', (qb) => qb.selectFrom('locked').select(clock.as('now')))
+    .updateTable('waiting_rooms as w')
+    .from(['shows', 'at'])
     .set((eb) => ({
       joined: eb('w.joined', '+', String(count)),
-      joined_before_opening: eb('w.joined_before_opening', '+', eb.case().when(clock, '<', opening).then(eb.cast<string>(eb.val(count), 'bigint')).else(eb.cast<string>(eb.val(0), 'bigint')).end())
+      joined_before_opening: eb('w.joined_before_opening', '+', eb.case().when('at.now', '<', opening).then(eb.cast<string>(eb.val(count), 'bigint')).else(eb.cast<string>(eb.val(0), 'bigint')).end())
     }))
     .where('w.show_id', '=', showId)
     .where('shows.id', '=', showId)
-    .where('shows.start_time', '>', clock)
+    .whereRef('shows.start_time', '>', 'at.now')
     .returning([
-      'shows.start_time', 'shows.sales_open_at', opening.as('opens_at'), clock.as('now'),
+      'shows.start_time', 'shows.sales_open_at', opening.as('opens_at'), 'at.now',
       'w.shuffle_seed', 'w.joined', 'w.joined_before_opening', rateSettings(showId)
     ])
     .$castTo<ShowRoomRow>()
@@ -120,31 +125,42 @@ export function addRateSetting (db: Database, showId: string, setting: { since: 
       .where('w.show_id', '=', showId))
 }
 
-/**
- * Claims admissions for new holds: each admission is taken unless its last hold is live, judged on
- * the row's latest version once locked (a hold committed since this statement began is there,
- * though not in its snapshot, and counts as live): free when its booking (one committed before
- * this statement) is no longer PENDING or its hold, extended or not, has ended. Returns the
- * sequence numbers claimed. In
- * sequence order, so concurrent claims lock rows in one order.
- */
-export function claimAdmissions (db: Database, showId: string, seqs: number[]) {
+/** Makes the admissions' rows that do not exist yet, so that claimAdmissions has rows to lock. */
+export function addAdmissions (db: Database, showId: string, seqs: number[]) {
   return db.insertInto('admissions')
     .columns(['show_id', 'seq'])
     .expression((eb) => eb.selectFrom(['waiting_rooms as w', jsonRows(seqs.map((seq) => ({ seq })), { seq: 'bigint' })])
       .select(['w.show_id', 'h.seq'])
-      .where('w.show_id', '=', showId)
-      .orderBy('h.seq'))
-    .onConflict((oc) => oc.columns(['show_id', 'seq']).doUpdateSet({ booking_id: null, held_until: null })
-      // The booking decides, not held_until, which an extension does not move.
-      .where((eb) => eb.or([
-        eb('admissions.held_until', 'is', null),
-        eb.exists(eb.selectFrom('bookings as b').select('b.id')
-          .where('b.show_id', '=', showId)
-          .whereRef('b.id', '=', 'admissions.booking_id')
-          .where((eb) => eb.or([eb('b.status', '<>', 'PENDING'), eb('b.hold_expires_at', '<=', clock)])))
-      ])))
-    .returning('seq')
+      .where('w.show_id', '=', showId))
+    .onConflict((oc) => oc.columns(['show_id', 'seq']).doNothing())
+}
+
+/**
+ * Claims admissions for new holds: locks their rows in sequence order (so concurrent claims lock
+ * them in one order) and answers those whose last booking is no longer live, judged on the row's
+ * latest version once locked: a booking committed since this statement began is on the row
+ * though not in its snapshot, and counts as live; one committed before is free once it is no
+ * longer PENDING or its hold, extended or not, has ended (by the clock read after the locks).
+ * The locks last until the transaction ends, in which the hold records its booking on the row.
+ */
+export function claimAdmissions (db: Database, showId: string, seqs: number[]) {
+  return db
+    .with('locked', (qb) => qb.selectFrom('admissions')
+      .select(['admissions.seq', 'admissions.booking_id'])
+      .where('admissions.show_id', '=', showId)
+      .where('admissions.seq', 'in', (eb) => eb.selectFrom(jsonRows(seqs.map((seq) => ({ seq: String(seq) })), { seq: 'bigint' })).select('h.seq'))
+      .orderBy('admissions.seq')
+      .forUpdate())
+    .with('at', (qb) => qb.selectFrom('locked').select((eb) => [eb.fn.countAll().as('locked'), clock.as('now')]))
+    .selectFrom(['locked', 'at'])
+    .select('locked.seq')
+    .where((eb) => eb.or([
+      eb('locked.booking_id', 'is', null),
+      eb.exists(eb.selectFrom('bookings as b').select('b.id')
+        .where('b.show_id', '=', showId)
+        .whereRef('b.id', '=', 'locked.booking_id')
+        .where((eb) => eb.or([eb('b.status', '<>', 'PENDING'), eb('b.hold_expires_at', '<=', eb.ref('at.now'))])))
+    ]))
 }
 
 /** Records the hold each claimed admission now has, in the holds' transaction. */
