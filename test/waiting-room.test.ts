@@ -155,6 +155,18 @@ t.test('one admission token holds one live booking at a time', async (t) => {
   t.match((await app.inject('/metrics')).body, /waiting_room_admission_refusals_total\{reason="in_use"\} 7/)
 })
 
+t.test('a keyed hold on an admission in use answers admission_in_use, and its key replays that', async (t) => {
+  const { app } = await testApp(t)
+  const show = await roomShow(app, 600_000)
+  const token = (await join(app, show.id)).admission_token!
+  t.equal((await holdWith(app, show.id, token)).statusCode, 201)
+  const headers = { 'admission-token': token, 'idempotency-key': 'second-hold' }
+  const second = await hold(app, { show_id: show.id, quantity: 1 }, headers)
+  t.equal(second.statusCode, 409)
+  t.match(second.json(), { code: 'admission_in_use' }, 'the admission, not the key, is what is in use')
+  t.match((await hold(app, { show_id: show.id, quantity: 1 }, headers)).json(), { code: 'admission_in_use' }, 'a retry with the key gets the same answer')
+})
+
 t.test('an extended hold keeps its admission in use until its new end, for holds of seats together too', async (t) => {
   const { app } = await testApp(t, { holdSeconds: 3, maxHoldSeconds: 60 })
   const show = await roomShow(app, 600_000)

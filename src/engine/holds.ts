@@ -36,12 +36,13 @@ export interface BatchedHold {
 
 /**
  * What a batch did with one hold: granted it, placed it without finding it enough seats, or left it
- * out because its key was not claimed (someone else's, settled, or being decided elsewhere).
+ * out because its admission or its key was not claimed (an admission in use or locked; a key that
+ * is someone else's, settled, or being decided elsewhere).
  */
 export type BatchedOutcome =
   | { kind: 'granted', booking: Booking }
   | { kind: 'not granted' }
-  | { kind: 'key not claimed' }
+  | { kind: 'not claimed' }
 
 export interface HoldSettings {
   holdSeconds: number
@@ -128,18 +129,21 @@ async function holdSeatsTogether (
 async function underAdmission<T> (db: Database, showId: string, admission: number | undefined, run: (trx: Database) => Promise<T>): Promise<T> {
   if (admission === undefined) return await run(db)
   return await inTransaction(db, async (trx) => {
-    if ((await claimedAdmissions(trx, showId, [admission])).size === 0) {
+    if ((await claimedAdmissions(trx, showId, [admission], 'wait')).size === 0) {
       throw new EngineError('admission_in_use', 'This admission holds a booking still PENDING: confirm or cancel it first')
     }
     return await run(trx)
   })
 }
 
-/** Claims the admissions among `seqs` that hold no live booking, in the caller's transaction. */
-async function claimedAdmissions (trx: Database, showId: string, seqs: number[]): Promise<Set<number>> {
+/**
+ * Claims the admissions among `seqs` that hold no live booking, in the caller's transaction;
+ * with 'skip-locked', not those another transaction is holding with right now.
+ */
+async function claimedAdmissions (trx: Database, showId: string, seqs: number[], lockWait: 'skip-locked' | 'wait'): Promise<Set<number>> {
   const unique = [...new Set(seqs)]
   await addAdmissions(trx, showId, unique).execute()
-  const rows = await claimAdmissions(trx, showId, unique).execute()
+  const rows = await claimAdmissions(trx, showId, unique, lockWait).execute()
   return new Set(rows.map((row) => Number(row.seq)))
 }
 
@@ -150,10 +154,11 @@ function togetherAnswer (quantity: number, outcome: TogetherOutcome): Booking {
 }
 
 /**
- * One transaction for a batch of one show's quantity holds: their keys claimed, the seats found
- * with other transactions' locked seats skipped, handed out in the order the holds were asked,
- * and written, with the granted keys' outcomes. A key it cannot claim at once is left out, its
- * hold not placed. Returns what it did with each hold, in order.
+ * One transaction for a batch of one show's quantity holds: their admissions and keys claimed,
+ * the seats found with other transactions' locked seats skipped, handed out in the order the holds
+ * were asked, and written, with the granted keys' outcomes. An admission or a key it cannot claim
+ * at once is left out, its hold not placed (admissions first, so that a key is claimed only for a
+ * hold the batch places). Returns what it did with each hold, in order.
  */
 export async function holdBatch (
   db: Database,
@@ -163,20 +168,20 @@ export async function holdBatch (
   placing?: (holds: number) => void
 ): Promise<BatchedOutcome[]> {
   return await inTransaction(db, async (trx) => {
-    const keyed = holds.flatMap((hold) => hold.keyed ?? [])
+    // An admission in use, locked or sent twice at once is not granted here; the hold's own pass tells why.
+    const admissions = holds.flatMap((hold) => hold.admission ?? [])
+    const admitted = admissions.length === 0 ? new Set<number>() : await claimedAdmissions(trx, showId, admissions, 'skip-locked')
+    const admittedHolds = holds.filter((hold) => hold.admission === undefined || admitted.delete(hold.admission))
+    const keyed = admittedHolds.flatMap((hold) => hold.keyed ?? [])
     const claimed = keyed.length === 0 ? new Set<string>() : await claimKeys(trx, showId, keyed, { skipBusy: true })
     // A key sent twice at once is claimed for its first hold only.
-    const keyPlaced = holds.filter((hold) => hold.keyed === undefined || claimed.delete(hold.keyed.key))
-    // An admission in use (or sent twice at once) is not granted here; the hold's own pass tells why.
-    const admissions = keyPlaced.flatMap((hold) => hold.admission ?? [])
-    const admitted = admissions.length === 0 ? new Set<number>() : await claimedAdmissions(trx, showId, admissions)
-    const placed = keyPlaced.filter((hold) => hold.admission === undefined || admitted.delete(hold.admission))
+    const placed = admittedHolds.filter((hold) => hold.keyed === undefined || claimed.delete(hold.keyed.key))
     if (placed.length > 0) placing?.(placed.length)
     const { bookings } = placed.length === 0 ? { bookings: [] } : await holdFound(trx, showId, placed, holdSeconds, 'skip-locked')
     const position = new Map(placed.map((hold, index) => [hold, index]))
     return holds.map((hold): BatchedOutcome => {
       const index = position.get(hold)
-      if (index === undefined) return { kind: 'key not claimed' }
+      if (index === undefined) return { kind: 'not claimed' }
       const booking = bookings[index]
       return booking === undefined ? { kind: 'not granted' } : { kind: 'granted', booking }
     })

@@ -142,15 +142,17 @@ export function addAdmissions (db: Database, showId: string, seqs: number[]) {
  * though not in its snapshot, and counts as live; one committed before is free once it is no
  * longer PENDING or its hold, extended or not, has ended (by the clock read after the locks).
  * The locks last until the transaction ends, in which the hold records its booking on the row.
+ * With 'skip-locked', an admission another transaction has locked is passed over, not waited for.
  */
-export function claimAdmissions (db: Database, showId: string, seqs: number[]) {
+export function claimAdmissions (db: Database, showId: string, seqs: number[], lockWait: 'skip-locked' | 'wait') {
   return db
     .with('locked', (qb) => qb.selectFrom('admissions')
       .select(['admissions.seq', 'admissions.booking_id'])
       .where('admissions.show_id', '=', showId)
       .where('admissions.seq', 'in', (eb) => eb.selectFrom(jsonRows(seqs.map((seq) => ({ seq: String(seq) })), { seq: 'bigint' })).select('h.seq'))
       .orderBy('admissions.seq')
-      .forUpdate())
+      .forUpdate()
+      .$if(lockWait === 'skip-locked', (qb) => qb.skipLocked()))
     .with('at', (qb) => qb.selectFrom('locked').select((eb) => [eb.fn.countAll().as('locked'), clock.as('now')]))
     .selectFrom(['locked', 'at'])
     .select('locked.seq')
