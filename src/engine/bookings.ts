@@ -10,7 +10,6 @@ import { retryOnDeadlock } from './deadlocks.ts'
 import { EngineError } from './errors.ts'
 import { readTime } from './read-time.ts'
 import { getShow } from './shows.ts'
-import { isUuid } from './uuid.ts'
 
 /** A bookings row with its seat labels, as every booking statement returns it. */
 export interface BookingRow {
@@ -63,7 +62,7 @@ function selectBookings (db: Database, showId: string) {
   ]).where('b.show_id', '=', showId)
 }
 
-function bookingNotFound (id: string): EngineError {
+export function bookingNotFound (id: string): EngineError {
   return new EngineError('booking_not_found', `No booking with id ${id}`)
 }
 
@@ -80,13 +79,15 @@ export interface BookingRead {
   readAt: string
 }
 
-/** The bookings of show `showId` among `ids` that exist, as readers see them, with the time of the read. */
+/**
+ * The bookings of show `showId` among `ids` (well-formed: ids read before, or one showOfBooking has
+ * found) that exist, as readers see them, with the time of the read.
+ */
 export async function readBookings (db: Database, showId: string, ids: string[]): Promise<BookingRead[]> {
-  const wellFormed = ids.filter(isUuid)
-  if (wellFormed.length === 0) return []
+  if (ids.length === 0) return []
   const rows = await selectBookings(db, showId).select(readTime.as('read_at'))
     // Ids as JSON rows, not an array: see jsonRows.
-    .where('b.id', 'in', (eb) => eb.selectFrom(jsonRows(wellFormed.map((id) => ({ id })), { id: 'uuid' })).select('h.id'))
+    .where('b.id', 'in', (eb) => eb.selectFrom(jsonRows(ids.map((id) => ({ id })), { id: 'uuid' })).select('h.id'))
     .execute()
   return rows.map((row) => ({ booking: toBooking(row), readAt: row.read_at }))
 }

@@ -12,6 +12,8 @@ import { createShow, getAvailability, getSeatMap, getShow, listAllShows, listUpc
 import { createWaitingRoom, defaultAdmissionSeconds, type WaitingRoomObserver, type WaitingRoomSettings } from './waiting-room/index.ts'
 
 export { EngineError, type EngineErrorCode } from './errors.ts'
+export { bookingNotFound } from './bookings.ts'
+export { showNotFound } from './shows.ts'
 export type { HoldRequest } from './holds.ts'
 export type { WaitingRoomSettings } from './waiting-room/index.ts'
 

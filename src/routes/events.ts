@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { BookingEventStream, IdParams, LastEventIdHeaders, ShowEventStream } from '../../api/index.ts'
-import { EngineError } from '../engine/index.ts'
+import { bookingNotFound, showNotFound, type EngineError } from '../engine/index.ts'
 import { defaultHeartbeatMs, defaultIntervalMs, type ShowEvents, type Subscription } from '../events/show-events.ts'
 import { EventStream, eventStreamType } from '../http/event-stream.ts'
 import { problem, sendProblem } from '../http/problems.ts'
@@ -105,7 +105,7 @@ const liveEvents: FastifyPluginAsyncTypebox<{ events: ShowEvents | undefined }> 
     const { id } = request.params
     const stream = new EventStream(reply.raw)
     const subscription = events.subscribe(id, stream, lastEventId(request.headers['last-event-id']))
-    await serve(request, reply, stream, subscription, new EngineError('show_not_found', `No show with id ${id}`))
+    await serve(request, reply, stream, subscription, showNotFound(id))
   })
 
   app.get('/bookings/:id/events', {
@@ -126,7 +126,7 @@ const liveEvents: FastifyPluginAsyncTypebox<{ events: ShowEvents | undefined }> 
     if (events === undefined || app.lifecycle.closing()) return await sendProblem(reply, notNow())
     const { id } = request.params
     const stream = new EventStream(reply.raw)
-    await serve(request, reply, stream, events.watchBooking(id, stream), new EngineError('booking_not_found', `No booking with id ${id}`))
+    await serve(request, reply, stream, events.watchBooking(id, stream), bookingNotFound(id))
   })
 }
 
