@@ -16,7 +16,7 @@ if (!await onCitus()) {
   process.exit(0)
 }
 
-const perShowTables = ['shows', 'seats', 'bookings', 'booking_seats', 'idempotency_keys']
+const perShowTables = ['shows', 'seats', 'bookings', 'booking_seats', 'idempotency_keys', 'booking_shows']
 
 interface RemoteCommand { connection: string, text: string }
 

@@ -4,6 +4,7 @@ import t, { type Test } from 'tap'
 import type { Booking } from '../api/index.ts'
 import { createDatabase, type Database, type Timeouts } from '../src/db/database.ts'
 import { createBatchQueue } from '../src/engine/batch-queue.ts'
+import { everyHash } from '../src/engine/booking-ids.ts'
 import { holdBatch, type BatchedHold, type BatchedOutcome } from '../src/engine/holds.ts'
 import { createBookingEngine } from '../src/engine/index.ts'
 import { admin, createShow, hold, sleep, testApp } from './helpers/app.ts'
@@ -19,7 +20,7 @@ async function poolBehindLock (t: Test, url: string, timeouts?: Timeouts) {
 
 async function batcherBehindLock (t: Test, url: string, timeouts?: Timeouts) {
   const { db, release } = await poolBehindLock(t, url, timeouts)
-  const batcher = createBatchQueue<BatchedHold, BatchedOutcome>(async (showId, holds) => await holdBatch(db, showId, holds, 120))
+  const batcher = createBatchQueue<BatchedHold, BatchedOutcome>(async (showId, holds) => await holdBatch(db, showId, holds, { holdSeconds: 120, idRange: everyHash }))
   const hold = async (showId: string, quantity: number) => {
     const outcome = await batcher.submit(showId, { quantity })
     if (outcome.kind !== 'granted') throw new Error(`the hold was ${outcome.kind}`)
@@ -53,7 +54,7 @@ t.test('concurrent holds of one show go together in few statements, each with se
 t.test('one batch hands out the lowest seats in the order the holds were asked, all or nothing each', async (t) => {
   const { app, db } = await testApp(t)
   const show = await createShow(app, { total_seats: 8 })
-  const outcomes = await holdBatch(db, show.id, [2, 3, 1, 4].map((quantity) => ({ quantity })), 120)
+  const outcomes = await holdBatch(db, show.id, [2, 3, 1, 4].map((quantity) => ({ quantity })), { holdSeconds: 120, idRange: everyHash })
   t.same(outcomes.map((outcome) => outcome.kind === 'granted' ? outcome.booking.seats : outcome.kind), [['1', '2'], ['3', '4', '5'], ['6'], 'not granted'],
     'the fourth hold did not fit in the 2 seats left, so it got none')
   t.same((await app.inject(`/shows/${show.id}/availability`)).json().availability, { total: 8, available: 2, held: 6, booked: 0 })

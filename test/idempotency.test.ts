@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import t from 'tap'
 import { createShow, hold, testApp } from './helpers/app.ts'
+import { invariantViolations } from './helpers/invariants.ts'
 
 t.test('the same key and body answer the first response again and hold nothing more', async (t) => {
   const { app } = await testApp(t)
@@ -117,14 +118,18 @@ t.test('a malformed key is a validation error', async (t) => {
   t.same((await app.inject(`/shows/${show.id}/availability`)).json().availability.held, 0)
 })
 
-t.test('a booking whose route to its show was lost is found again once its key is retried', async (t) => {
+t.test('a booking\'s route to its show commits with its hold, never without it', async (t) => {
   const { app, db } = await testApp(t)
   const show = await createShow(app, { total_seats: 10 })
-  const key = { 'idempotency-key': 'route-lost-0001' }
+  const key = { 'idempotency-key': 'route-with-hold-1' }
   const first = (await hold(app, { show_id: show.id, quantity: 2 }, key)).json()
-  // As when the process died between the hold's commit and its route write.
-  await db.deleteFrom('booking_shows').where('booking_id', '=', first.id).execute()
-  t.equal((await app.inject(`/bookings/${first.id}`)).statusCode, 404, 'without its route, a booking is not found by id')
-  t.same((await hold(app, { show_id: show.id, quantity: 2 }, key)).json(), first, 'the retry replays the booking')
-  t.match((await app.inject(`/bookings/${first.id}`)).json(), { id: first.id, status: 'PENDING' }, 'and writes its route again')
+  t.same((await hold(app, { show_id: show.id, quantity: 2 }, key)).json(), first, 'a retry replays the booking')
+  t.match((await app.inject(`/bookings/${first.id}`)).json(), { id: first.id, status: 'PENDING' }, 'its id leads to it')
+  // A hold whose transaction fails after its bookings are written leaves no route behind.
+  await sql`ALTER TABLE seats ADD CONSTRAINT refuse_holds CHECK (booking_id IS NULL) NOT VALID`.execute(db)
+  await t.rejects(app.engine.hold({ showId: show.id, quantity: 2 }), { message: /refuse_holds/ })
+  await sql`ALTER TABLE seats DROP CONSTRAINT refuse_holds`.execute(db)
+  const routes = await db.selectFrom('booking_shows').select('booking_id').where('show_id', '=', show.id).execute()
+  t.same(routes.map((route) => route.booking_id), [first.id], 'no route without its booking')
+  t.same(await invariantViolations(db, show.id), [])
 })

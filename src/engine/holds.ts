@@ -1,11 +1,10 @@
 import type { Booking } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import type { BatchQueue } from './batch-queue.ts'
-import { recordBookingShow, type RouteWrites } from './booking-shows.ts'
 import { inTransaction } from './deadlocks.ts'
 import { EngineError, invalidInput } from './errors.ts'
 import { pickLabelledSeats, pickSeats } from './hold-statements.ts'
-import { writeHolds } from './hold-writes.ts'
+import { writeHolds, type HoldTerms } from './hold-writes.ts'
 import { claimKeys, decideOnce, requestHash, runOnce, type KeyedRequest } from './idempotency.ts'
 import { assignLabels, assignSeats } from './seat-assignment.ts'
 import { showNotFound, whyShowClosed } from './shows.ts'
@@ -45,12 +44,13 @@ export type BatchedOutcome =
   | { kind: 'not claimed' }
 
 export interface HoldSettings {
-  holdSeconds: number
   maxSeatsPerBooking: number
+  /** The terms the holds of show `showId` are written with. */
+  termsOf: (showId: string) => Promise<HoldTerms>
 }
 
 /**
- * Places a hold: a PENDING booking of the show's seats that lasts `holdSeconds`; with an
+ * Places a hold: a PENDING booking of the show's seats that lasts its terms' `holdSeconds`; with an
  * Idempotency-Key, at most once per key and body. In order:
  *
  * 1. limits: the seat count and the show id (the admission was checked before);
@@ -60,9 +60,7 @@ export interface HoldSettings {
  *    (holdBatch) that claims their keys and skips seats other transactions have locked;
  * 4. the passes that wait for locked seats (holdWaitingForLocks), when the batch did not grant it
  *    or it asks for labelled seats: with a key, in the key's own transaction;
- * 5. the outcome: the booking, or the refusal, which a key records for its retries;
- * 6. the booking's route (booking-shows.ts), written once its hold has committed and before its id
- *    is answered, so that the booking's id leads to its show.
+ * 5. the outcome: the booking, or the refusal, which a key records for its retries.
  *
  * With an admission (the sequence number of a valid admission token), each pass claims it in its
  * transaction: an admission whose last hold is still live holds nothing more (admission_in_use).
@@ -70,7 +68,6 @@ export interface HoldSettings {
 export async function placeHold (
   db: Database,
   batches: HoldBatches,
-  routes: RouteWrites,
   settings: HoldSettings,
   request: HoldRequest,
   idempotencyKey?: string,
@@ -81,18 +78,17 @@ export async function placeHold (
   if (!isUuid(request.showId)) throw showNotFound(request.showId)
   const keyed = idempotencyKey === undefined ? undefined : { showId: request.showId, key: idempotencyKey, hash: requestHash(request) }
 
-  const booking = 'together' in request
-    ? await holdSeatsTogether(db, batches.together, settings.holdSeconds, request, keyed, admission)
-    : await holdSeats(db, batches.quantity, settings.holdSeconds, request, keyed, admission)
-  await recordBookingShow(routes, booking)
-  return booking
+  const terms = await settings.termsOf(request.showId)
+  return 'together' in request
+    ? await holdSeatsTogether(db, batches.together, terms, request, keyed, admission)
+    : await holdSeats(db, batches.quantity, terms, request, keyed, admission)
 }
 
 /** Steps 3 and 4 of placeHold for a hold by quantity or by labels. */
 async function holdSeats (
   db: Database,
   batches: HoldBatches['quantity'],
-  holdSeconds: number,
+  terms: HoldTerms,
   request: Exclude<HoldRequest, { together: true }>,
   keyed: KeyedRequest | undefined,
   admission: number | undefined
@@ -100,7 +96,7 @@ async function holdSeats (
   const batched = 'quantity' in request ? await batches.submit(request.showId, { quantity: request.quantity, keyed, admission }) : undefined
   if (batched?.kind === 'granted') return batched.booking
   const holdWaiting = async (trx: Database) =>
-    await underAdmission(trx, request.showId, admission, async (trx) => await holdWaitingForLocks(trx, request, holdSeconds, admission))
+    await underAdmission(trx, request.showId, admission, async (trx) => await holdWaitingForLocks(trx, request, terms, admission))
   if (keyed === undefined) return await holdWaiting(db)
   // The batch claimed the key: it is this request's to decide.
   if (batched?.kind === 'not granted') return await decideOnce(db, keyed, holdWaiting)
@@ -114,14 +110,14 @@ async function holdSeats (
 async function holdSeatsTogether (
   db: Database,
   batches: HoldBatches['together'],
-  holdSeconds: number,
+  terms: HoldTerms,
   { showId, quantity }: Extract<HoldRequest, { together: true }>,
   keyed: KeyedRequest | undefined,
   admission: number | undefined
 ): Promise<Booking> {
   if (keyed === undefined && admission === undefined) return togetherAnswer(quantity, await batches.submit(showId, quantity))
   const holdAlone = async (trx: Database) => await underAdmission(trx, showId, admission, async (trx) =>
-    togetherAnswer(quantity, (await holdTogether(trx, showId, [{ quantity, admission }], holdSeconds))[0]!))
+    togetherAnswer(quantity, (await holdTogether(trx, showId, [{ quantity, admission }], terms))[0]!))
   return keyed === undefined ? await holdAlone(db) : await runOnce(db, keyed, holdAlone)
 }
 
@@ -164,7 +160,7 @@ export async function holdBatch (
   db: Database,
   showId: string,
   holds: BatchedHold[],
-  holdSeconds: number,
+  terms: HoldTerms,
   placing?: (holds: number) => void
 ): Promise<BatchedOutcome[]> {
   return await inTransaction(db, async (trx) => {
@@ -177,7 +173,7 @@ export async function holdBatch (
     // A key sent twice at once is claimed for its first hold only.
     const placed = admittedHolds.filter((hold) => hold.keyed === undefined || claimed.delete(hold.keyed.key))
     if (placed.length > 0) placing?.(placed.length)
-    const { bookings } = placed.length === 0 ? { bookings: [] } : await holdFound(trx, showId, placed, holdSeconds, 'skip-locked')
+    const { bookings } = placed.length === 0 ? { bookings: [] } : await holdFound(trx, showId, placed, terms, 'skip-locked')
     const position = new Map(placed.map((hold, index) => [hold, index]))
     return holds.map((hold): BatchedOutcome => {
       const index = position.get(hold)
@@ -197,14 +193,14 @@ async function holdFound (
   trx: Database,
   showId: string,
   holds: BatchedHold[],
-  holdSeconds: number,
+  terms: HoldTerms,
   lockWait: 'skip-locked' | 'wait'
 ): Promise<{ bookings: Array<Booking | undefined>, found: number }> {
   const quantities = holds.map((hold) => hold.quantity)
   const found = await pickSeats(trx, showId, quantities.reduce((sum, quantity) => sum + quantity, 0), lockWait).execute()
   const assignment = assignSeats(quantities, found)
   const grants = assignment.seats.flatMap((seats, index) => seats === undefined ? [] : [{ index, seats, keyed: holds[index]!.keyed, admission: holds[index]!.admission }])
-  const bookings = await writeHolds(trx, showId, grants, assignment.released, found[0]?.searched_at, holdSeconds)
+  const bookings = await writeHolds(trx, showId, grants, assignment.released, found[0]?.searched_at, terms)
   const byHold = new Map(grants.map((grant, i) => [grant.index, bookings[i]]))
   return { bookings: holds.map((_, index) => byHold.get(index)), found: assignment.picked }
 }
@@ -214,14 +210,14 @@ async function holdFound (
  * once its lock is granted, so that a refusal is true. Each search and its writes are one
  * transaction (the key's, with a key), so a search that comes up short lets its locks go at once.
  */
-async function holdWaitingForLocks (db: Database, request: HoldRequest, holdSeconds: number, admission?: number): Promise<Booking> {
+async function holdWaitingForLocks (db: Database, request: HoldRequest, terms: HoldTerms, admission?: number): Promise<Booking> {
   const { showId } = request
   if ('labels' in request) {
     const assigned = await inTransaction(db, async (trx) => {
       const found = await pickLabelledSeats(trx, showId, request.labels).execute()
       const assigned = assignLabels(request.labels, found)
       return 'seats' in assigned
-        ? { booking: (await writeHolds(trx, showId, [{ seats: assigned.seats, admission }], [], found[0]?.searched_at, holdSeconds))[0]! }
+        ? { booking: (await writeHolds(trx, showId, [{ seats: assigned.seats, admission }], [], found[0]?.searched_at, terms))[0]! }
         : assigned
     })
     if ('booking' in assigned) return assigned.booking
@@ -238,7 +234,7 @@ async function holdWaitingForLocks (db: Database, request: HoldRequest, holdSeco
     // queue for the last few seats' locks.
     free = assignSeats([request.quantity], await pickSeats(db, showId, request.quantity, 'no locks').execute()).picked
     if (free < request.quantity) break
-    const result = await inTransaction(db, async (trx) => await holdFound(trx, showId, [{ quantity: request.quantity, admission }], holdSeconds, 'wait'))
+    const result = await inTransaction(db, async (trx) => await holdFound(trx, showId, [{ quantity: request.quantity, admission }], terms, 'wait'))
     if (result.bookings[0] !== undefined) return result.bookings[0]
     free = result.found
   }

@@ -3,10 +3,11 @@ import type { Booking, BookingStatus, CreateShowRequest, WaitingRoomUpdate } fro
 import type { Database } from '../db/database.ts'
 import { cancelBooking, confirmBooking, createConfirmBatches, extendBooking, getBooking, listShowBookings } from './bookings.ts'
 import { createBatchQueue, defaultBatchLimits } from './batch-queue.ts'
-import { createRouteWrites } from './booking-shows.ts'
+import { createShardRanges } from './booking-ids.ts'
 import { EngineError } from './errors.ts'
 import { forgetOldIdempotencyKeys, sweepExpiredHolds, type SweepResult } from './expiry.ts'
 import { holdBatch, placeHold, type BatchedHold, type BatchedOutcome, type HoldBatches, type HoldRequest } from './holds.ts'
+import type { HoldTerms } from './hold-writes.ts'
 import { holdTogether, type TogetherOutcome } from './together-holds.ts'
 import { createShow, getAvailability, getSeatMap, getShow, listAllShows, listUpcomingShows } from './shows.ts'
 import { createWaitingRoom, defaultAdmissionSeconds, type WaitingRoomObserver, type WaitingRoomSettings } from './waiting-room/index.ts'
@@ -48,18 +49,19 @@ export interface EngineObserver extends WaitingRoomObserver {
  * nothing of HTTP; every method either returns its result or throws an EngineError.
  */
 export function createBookingEngine (db: Database, settings: EngineSettings, observer: EngineObserver = {}) {
+  const shardRanges = createShardRanges(db)
+  const termsOf = async (showId: string): Promise<HoldTerms> => ({ holdSeconds: settings.holdSeconds, idRange: await shardRanges.of(showId) })
   const holdBatches: HoldBatches = {
     quantity: createBatchQueue<BatchedHold, BatchedOutcome>(async (showId, holds) =>
-      await holdBatch(db, showId, holds, settings.holdSeconds, observer.holdBatchStarted)),
+      await holdBatch(db, showId, holds, await termsOf(showId), observer.holdBatchStarted)),
     // One batch of a show at a time: two would choose the same blocks from the same free seats.
     together: createBatchQueue<number, TogetherOutcome>(async (showId, quantities) => {
       observer.holdBatchStarted?.(quantities.length)
-      return await holdTogether(db, showId, quantities.map((quantity) => ({ quantity })), settings.holdSeconds)
+      return await holdTogether(db, showId, quantities.map((quantity) => ({ quantity })), await termsOf(showId))
     }, { ...defaultBatchLimits, batchesPerKey: 1 })
   }
   const queues = Object.values(holdBatches)
   const confirmBatches = createConfirmBatches(db)
-  const routeWrites = createRouteWrites(db)
   const waitingRoom = createWaitingRoom(db, settings.waitingRoom ?? { secret: randomBytes(32).toString('base64url'), admissionSeconds: defaultAdmissionSeconds }, observer)
 
   /** Runs one write, then tells the observer its outcome and, when it changed seats, its show. */
@@ -92,7 +94,7 @@ export function createBookingEngine (db: Database, settings: EngineSettings, obs
      */
     hold: async (request: HoldRequest, idempotencyKey?: string, admissionToken?: string) =>
       await observed('hold', async () =>
-        await placeHold(db, holdBatches, routeWrites, settings, request, idempotencyKey, await waitingRoom.admit(request.showId, admissionToken))),
+        await placeHold(db, holdBatches, { maxSeatsPerBooking: settings.maxSeatsPerBooking, termsOf }, request, idempotencyKey, await waitingRoom.admit(request.showId, admissionToken))),
     getBooking: async (id: string) => await getBooking(db, id),
     confirm: async (id: string) => await observed('confirm', async () => await confirmBooking(db, confirmBatches, id)),
     cancel: async (id: string) => await observed('cancel', async () => await cancelBooking(db, id)),

@@ -4,7 +4,7 @@ import type { Database } from '../db/database.ts'
 import { inTransaction } from './deadlocks.ts'
 import { EngineError } from './errors.ts'
 import { findFreeRuns, lockFreeSeats, showLayout } from './hold-statements.ts'
-import { writeHolds } from './hold-writes.ts'
+import { writeHolds, type HoldTerms } from './hold-writes.ts'
 import type { Seat } from './seat-assignment.ts'
 import { assignBlocks, freeSeatsOf, layoutOf, seatNosOf, type FreeSummary } from './seat-blocks.ts'
 import { showNotFound, whyShowClosed } from './shows.ts'
@@ -35,7 +35,7 @@ export type TogetherOutcome = { booking: Booking } | { noBlock: FreeSummary }
  * A show that is closed or gone is answered so (the transaction's error): a batch's holds are all
  * of one show.
  */
-export async function holdTogether (db: Database, showId: string, holds: TogetherHold[], holdSeconds: number): Promise<TogetherOutcome[]> {
+export async function holdTogether (db: Database, showId: string, holds: TogetherHold[], terms: HoldTerms): Promise<TogetherOutcome[]> {
   const quantities = holds.map((hold) => hold.quantity)
   return await inTransaction(db, async (trx) => {
     const show = await showLayout(trx, showId).executeTakeFirst()
@@ -47,7 +47,7 @@ export async function holdTogether (db: Database, showId: string, holds: Togethe
       const locked = chosen.length === 0 ? { seats: new Map<number, Seat>() } : await lockAll(trx, showId, chosen.flatMap((hold) => hold.seatNos))
       if (locked === undefined) continue
       const { seats, searchedAt } = locked
-      const bookings = await writeHolds(trx, showId, chosen.map((hold) => ({ seats: hold.seatNos.map((seatNo) => seats.get(seatNo)!), admission: holds[hold.index]!.admission })), [], searchedAt, holdSeconds)
+      const bookings = await writeHolds(trx, showId, chosen.map((hold) => ({ seats: hold.seatNos.map((seatNo) => seats.get(seatNo)!), admission: holds[hold.index]!.admission })), [], searchedAt, terms)
       const granted = new Map(chosen.map((hold, i) => [hold.index, bookings[i]!]))
       const outcomes = assigned.map((choice, index): TogetherOutcome => 'noBlock' in choice ? choice : { booking: granted.get(index)! })
       if (outcomes.some((outcome) => 'noBlock' in outcome)) {

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { sql } from 'kysely'
 import { createDatabase, type Database } from '../../../src/db/database.ts'
+import { createShardRanges } from '../../../src/engine/booking-ids.ts'
 import { holdBatch } from '../../../src/engine/holds.ts'
 import { createShow } from '../api.ts'
 import type { Bench, Phase } from '../context.ts'
@@ -33,11 +34,12 @@ async function measureCeiling (bench: Bench) {
     let holds = 0
     let transactions = 0
     let lastHeldMs = 0
+    const terms = { holdSeconds, idRange: await createShardRanges(db).of(showId) }
     const started = performance.now()
     const until = started + seconds * 1000
     const caller = async (): Promise<void> => {
       while (performance.now() < until) {
-        const [outcome] = await holdBatch(db, showId, [{ quantity: 2 }], holdSeconds)
+        const [outcome] = await holdBatch(db, showId, [{ quantity: 2 }], terms)
         transactions++
         if (outcome?.kind === 'granted') {
           holds++
