@@ -12,17 +12,18 @@ import { sql } from 'kysely'
 export interface SeatRow { label: string, seats: number }
 
 /**
- * The seats of show `showId` as the rows of (show_id, seat_no, label, row_label, number), read
- * from the show's row so that the INSERT ... SELECT is one the show's node runs alone.
+ * The seats of show `showId` as the rows of (show_id, seat_no, label, row_label, number), made
+ * from the layout stored on the show's row (which seatNumbersOf reads too), so that the INSERT ...
+ * SELECT is one the show's node runs alone.
  */
-export function seatsOf (showId: string, layout: { rows: SeatRow[] } | { total: number }) {
-  if (!('rows' in layout)) {
-    return sql`SELECT shows.id, n, n::text, NULL, n FROM shows, generate_series(1, ${layout.total}::int) AS n WHERE shows.id = ${showId}`
+export function seatsOf (showId: string, layout: 'numbered' | 'rows') {
+  if (layout === 'numbered') {
+    return sql`SELECT shows.id, n, n::text, NULL, n FROM shows, generate_series(1, shows.total_seats) AS n WHERE shows.id = ${showId}`
   }
   return sql`
     SELECT shows.id, row_number() OVER (ORDER BY r.position, n), r.label || n, r.label, n
     FROM shows,
-         unnest(${layout.rows.map((row) => row.label)}::text[], ${layout.rows.map((row) => row.seats)}::int[]) WITH ORDINALITY AS r(label, seats, position),
+         unnest(shows.row_labels, shows.row_seats) WITH ORDINALITY AS r(label, seats, position),
          generate_series(1, r.seats) AS n
     WHERE shows.id = ${showId}`
 }

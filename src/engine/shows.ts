@@ -88,7 +88,7 @@ export async function createShow (db: Database, input: CreateShowRequest, maxSea
   }
 
   const id = randomUUID()
-  const seats = seatsOf(id, rows === undefined ? { total } : { rows })
+  const layout = rows === undefined ? 'numbered' : 'rows'
   const room = input.waiting_room
   const show = await db.transaction().execute(async (trx) => {
     const show = await trx.insertInto('shows').values({
@@ -96,14 +96,14 @@ export async function createShow (db: Database, input: CreateShowRequest, maxSea
       name: input.name,
       start_time: input.start_time,
       sales_open_at: input.sales_open_at ?? null,
-      layout: rows === undefined ? 'numbered' : 'rows',
+      layout,
       total_seats: total,
       row_labels: rows === undefined ? null : labels,
       row_seats: rows?.map((row) => row.seats) ?? null,
       focal_row: focal.row,
       focal_seat: focal.seat
     }).returningAll().executeTakeFirstOrThrow()
-    await trx.insertInto('seats').columns(['show_id', 'seat_no', 'label', 'row_label', 'number']).expression(seats).execute()
+    await trx.insertInto('seats').columns(['show_id', 'seat_no', 'label', 'row_label', 'number']).expression(seatsOf(id, layout)).execute()
     if (room !== undefined) {
       await createRoom(trx, show.id).execute()
       await addRateSetting(trx, show.id, { since: show.created_at, admitPerMinute: room.admit_per_minute, admittedBefore: 0 }).execute()
