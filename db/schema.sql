@@ -371,14 +371,6 @@ ALTER TABLE ONLY public.seats
 
 
 --
--- Name: seats seats_show_id_label_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.seats
-    ADD CONSTRAINT seats_show_id_label_key UNIQUE (show_id, label);
-
-
---
 -- Name: shows shows_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -562,4 +554,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261203020000'),
     ('20261203030000'),
     ('20261203040000'),
+    ('20261204010000'),
     ('20261204030000');

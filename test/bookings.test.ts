@@ -29,6 +29,22 @@ t.test('a hold by labels is all or none and names the seats that are not free', 
   t.same((await app.inject(`/shows/${show.id}/availability`)).json().availability, { total: 5, available: 3, held: 2, booked: 0 }, 'seat 1 was not held')
 })
 
+t.test('a hold by labels finds the seats of rows whose labels read more than one way', async (t) => {
+  const { app } = await testApp(t)
+  // Seat numbers 1-9 in A, 10-12 in A1, 13-23 in 1, 24-28 in 12: "A11" is A1's seat 1 (A has
+  // no seat 11), "12" is row 1's seat 2, "121" row 12's seat 1 (row 1 has no seat 21).
+  const show = await createShow(app, { rows: [{ label: 'A', seats: 9 }, { label: 'A1', seats: 3 }, { label: '1', seats: 11 }, { label: '12', seats: 5 }] })
+  const booking = await holdOk(app, { show_id: show.id, seats: ['121', '111', 'A11', '12'] })
+  t.same(booking.seats, ['A11', '12', '111', '121'], 'in seat order')
+  const map = (await app.inject(`/shows/${show.id}/seats`)).json().items as Array<{ label: string, status: string }>
+  t.same(map.flatMap((seat, index) => seat.status === 'HELD' ? [[index + 1, seat.label]] : []), [[10, 'A11'], [14, '12'], [23, '111'], [24, '121']])
+  // Labels of seats past a row's end, or with a seat number of a leading zero, name no seat.
+  const response = await hold(app, { show_id: show.id, seats: ['A10', '126', 'A01', '10'] })
+  t.equal(response.statusCode, 409)
+  t.match(response.json(), { code: 'seats_unavailable', unavailable: ['A10', '126', 'A01', '10'] })
+  t.same((await holdOk(app, { show_id: show.id, seats: ['125', 'A9', '11', 'A13'] })).seats, ['A9', 'A13', '11', '125'])
+})
+
 t.test('holds answer the contract\'s errors', async (t) => {
   const { app, db } = await testApp(t, { maxSeatsPerBooking: 4 })
   const show = await createShow(app, { total_seats: 3 })

@@ -95,6 +95,31 @@ t.test('bad shows are refused with validation_failed and nothing is created', as
   t.equal(Number(count), 0, 'no show was created')
 })
 
+t.test('two rows that would give two seats the same label are refused, and only those', async (t) => {
+  const { app } = await testApp(t)
+  const refused = [
+    [{ label: 'A', seats: 11 }, { label: 'A1', seats: 1 }], // A11
+    [{ label: 'A1', seats: 1 }, { label: 'A', seats: 11 }], // the same in the other order
+    [{ label: 'B', seats: 500 }, { label: 'B49', seats: 1 }, { label: 'C', seats: 1 }], // B491
+    [{ label: '1', seats: 121 }, { label: '112', seats: 1 }] // 1121
+  ]
+  for (const rows of refused) {
+    const response = await app.inject({ method: 'POST', url: '/admin/shows', headers: admin, payload: { name: 'x', start_time: inAnHour(), rows } })
+    t.equal(response.statusCode, 400, JSON.stringify(rows))
+    t.match(response.json(), { code: 'validation_failed', errors: [{ path: '/body/rows', message: /same label/ }] })
+  }
+  const accepted = [
+    [{ label: 'A', seats: 10 }, { label: 'A1', seats: 1 }],
+    [{ label: 'B', seats: 500 }, { label: 'B0', seats: 5 }], // a seat number never starts with 0
+    [{ label: '1', seats: 120 }, { label: '112', seats: 3 }, { label: 'A', seats: 2 }, { label: 'AB1', seats: 4 }]
+  ]
+  for (const rows of accepted) {
+    const show = await createShow(app, { rows })
+    const labels = (await app.inject(`/shows/${show.id}/seats`)).json().items.map((seat: { label: string }) => seat.label)
+    t.equal(new Set(labels).size, labels.length, `${JSON.stringify(rows)}: every label once`)
+  }
+})
+
 t.test('the largest show is created in one statement, in seconds at most', async (t) => {
   const { app } = await testApp(t)
   // The contract's second is measured by `make bench` (its first row), on a machine that runs

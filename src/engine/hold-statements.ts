@@ -4,6 +4,7 @@ import type { DB } from '../db/types.ts'
 import { insertIntoAliased } from '../db/aliased-insert.ts'
 import { jsonRows } from '../db/json-rows.ts'
 import { recordOutcomes, type DecidedKey } from './idempotency.ts'
+import { seatNumbersOf } from './seat-labels.ts'
 
 /**
  * The statements of a hold, each about one show and filtered by it, so that on a distributed
@@ -102,7 +103,10 @@ export function pickSeats (db: Database, showId: string, count: number, lockWait
     .unionAll((qb) => qb.selectFrom('lapsed').selectAll())
 }
 
-/** Finds and locks the seats labelled `labels`, in seat order, each with whether it may be held now. */
+/**
+ * Finds and locks the seats labelled `labels`, in seat order, each with whether it may be held
+ * now: by the primary key, at the seat numbers the show's layout gives the labels.
+ */
 export function pickLabelledSeats (db: Database, showId: string, labels: string[]) {
   return db.selectFrom('seats')
     .select((eb) => [
@@ -111,6 +115,7 @@ export function pickLabelledSeats (db: Database, showId: string, labels: string[
       statementTime.as('searched_at')
     ])
     .where('seats.show_id', '=', showId)
+    .where('seats.seat_no', 'in', seatNumbersOf(showId, labels))
     .where('seats.label', '=', (eb) => eb.fn.any(eb.val(labels)))
     .where(showIsOpen(showId))
     .orderBy('seats.seat_no')

@@ -9,6 +9,7 @@ import { readTime } from './read-time.ts'
 import { isUuid } from './uuid.ts'
 import { EngineError, invalidInput } from './errors.ts'
 import { addRateSetting, createRoom } from './waiting-room/statements.ts'
+import { rowsShareALabel, seatsOf } from './seat-labels.ts'
 
 type ShowRow = Selectable<Shows> & RoomColumns
 
@@ -81,47 +82,34 @@ export async function createShow (db: Database, input: CreateShowRequest, maxSea
   if (duplicate !== undefined) throw invalidInput('rows', `has row label ${duplicate} more than once`)
   const focal = focalPoint(input, rows, total)
 
-  const id = randomUUID()
-  // The seats read their show id from the show's row, so that the INSERT ... SELECT is one the
-  // show's node runs alone.
-  const seats = rows === undefined
-    ? sql`SELECT shows.id, n, n::text, NULL, n FROM shows, generate_series(1, ${total}::int) AS n WHERE shows.id = ${id}`
-    : sql`
-        SELECT shows.id, row_number() OVER (ORDER BY r.position, n), r.label || n, r.label, n
-        FROM shows,
-             unnest(${labels}::text[], ${rows.map((row) => row.seats)}::int[]) WITH ORDINALITY AS r(label, seats, position),
-             generate_series(1, r.seats) AS n
-        WHERE shows.id = ${id}`
-  const room = input.waiting_room
-  let show: Selectable<Shows>
-  try {
-    show = await db.transaction().execute(async (trx) => {
-      const show = await trx.insertInto('shows').values({
-        id,
-        name: input.name,
-        start_time: input.start_time,
-        sales_open_at: input.sales_open_at ?? null,
-        layout: rows === undefined ? 'numbered' : 'rows',
-        total_seats: total,
-        row_labels: rows === undefined ? null : labels,
-        row_seats: rows?.map((row) => row.seats) ?? null,
-        focal_row: focal.row,
-        focal_seat: focal.seat
-      }).returningAll().executeTakeFirstOrThrow()
-      await trx.insertInto('seats').columns(['show_id', 'seat_no', 'label', 'row_label', 'number']).expression(seats).execute()
-      if (room !== undefined) {
-        await createRoom(trx, show.id).execute()
-        await addRateSetting(trx, show.id, { since: show.created_at, admitPerMinute: room.admit_per_minute, admittedBefore: 0 }).execute()
-      }
-      return show
-    })
-  } catch (error) {
-    // Row labels such as "1" and "11" can both make seat label "112".
-    if ((error as { constraint?: string }).constraint === 'seats_show_id_label_key') {
-      throw invalidInput('rows', 'give two seats the same label (a row label followed by a seat number must be unique)')
-    }
-    throw error
+  // Row labels such as "1" and "11" can both make seat label "112".
+  if (rows !== undefined && rowsShareALabel(rows)) {
+    throw invalidInput('rows', 'give two seats the same label (a row label followed by a seat number must be unique)')
   }
+
+  const id = randomUUID()
+  const layout = rows === undefined ? 'numbered' : 'rows'
+  const room = input.waiting_room
+  const show = await db.transaction().execute(async (trx) => {
+    const show = await trx.insertInto('shows').values({
+      id,
+      name: input.name,
+      start_time: input.start_time,
+      sales_open_at: input.sales_open_at ?? null,
+      layout,
+      total_seats: total,
+      row_labels: rows === undefined ? null : labels,
+      row_seats: rows?.map((row) => row.seats) ?? null,
+      focal_row: focal.row,
+      focal_seat: focal.seat
+    }).returningAll().executeTakeFirstOrThrow()
+    await trx.insertInto('seats').columns(['show_id', 'seat_no', 'label', 'row_label', 'number']).expression(seatsOf(id, layout)).execute()
+    if (room !== undefined) {
+      await createRoom(trx, show.id).execute()
+      await addRateSetting(trx, show.id, { since: show.created_at, admitPerMinute: room.admit_per_minute, admittedBefore: 0 }).execute()
+    }
+    return show
+  })
   await refreshSeatStatistics(db)
   return toShow({ ...show, has_room: room !== undefined, room_rate: room?.admit_per_minute ?? null })
 }
