@@ -108,6 +108,8 @@ t.test('every hot-path operation runs on its show\'s node, in one phase', async 
   await onShowNode(t, 'a replayed Idempotency-Key', show.id, async () => await engine.hold({ showId: show.id, quantity: 2 }, 'a'))
   await onShowNode(t, 'a hold by labels', show.id, async () => await engine.hold({ showId: show.id, labels: ['50', '51'] }))
   await onShowNode(t, 'a keyed hold by labels', show.id, async () => await engine.hold({ showId: show.id, labels: ['60'] }, 'labels'))
+  const rows = await engine.createShow({ name: 'Rows', start_time: inAnHour(), rows: [{ label: 'A', seats: 10 }, { label: 'A1', seats: 12 }] })
+  await onShowNode(t, 'a hold by labels on rows', rows.id, async () => await engine.hold({ showId: rows.id, labels: ['A10', 'A11'] }))
   await onShowNode(t, 'a hold of seats together', show.id, async () => await engine.hold({ showId: show.id, quantity: 3, together: true }))
   await onShowNode(t, 'a keyed hold of seats together', show.id, async () => await engine.hold({ showId: show.id, quantity: 2, together: true }, 'together'))
   await onShowNode(t, 'a refused hold', show.id, async () => await t.rejects(engine.hold({ showId: show.id, labels: ['50'] }), { code: 'seats_unavailable' }))
