@@ -4,6 +4,7 @@ import type { QueueTicket, Show } from '../api/index.ts'
 import type { App } from '../src/app.ts'
 import { admin, createShow, hold, sleep, testApp } from './helpers/app.ts'
 import { EventReader } from './helpers/event-stream.ts'
+import { session } from './helpers/sessions.ts'
 
 const inMinutes = (minutes: number): string => new Date(Date.now() + minutes * 60_000).toISOString()
 
@@ -206,6 +207,30 @@ t.test('later arrivals are admitted in arrival order, at the set rate', async (t
   // A faster rate applies at once, to those already waiting.
   await setRoom(app, show.id, { admit_per_minute: 600_000 })
   t.equal((await ticketNow(app, show.id, last.ticket)).json().status, 'admitted')
+})
+
+t.test('concurrent joins, batched, each get a place of their own, in the order they were taken', async (t) => {
+  const { app } = await testApp(t)
+  const show = await roomShow(app, 1)
+  const tickets = await Promise.all(Array.from({ length: 300 }, async () => await join(app, show.id)))
+  const positions = tickets.map((ticket) => ticket.position!)
+  t.same([...positions].sort((a, b) => a - b), Array.from({ length: 300 }, (_, i) => i + 1), 'one place each, none skipped')
+  const times = [...tickets].sort((a, b) => a.position! - b.position!).map((ticket) => Date.parse(ticket.estimated_admission_at!))
+  t.same(times, [...times].sort((a, b) => a - b), 'admitted in the order of their places')
+  t.equal((await join(app, show.id)).position, 301, 'the next joiner comes after them all')
+})
+
+t.test('a join does not wait for a hold\'s transaction that added an admission, nor does a rate change', async (t) => {
+  const { app, url } = await testApp(t)
+  const show = await roomShow(app, 600)
+  // What a hold batch does first under admission: its row's foreign key share-locks the room's row until it commits.
+  const holding = await session(t, url)
+  await holding.query('BEGIN')
+  await holding.query('INSERT INTO admissions (show_id, seq) VALUES ($1, 1)', [show.id])
+  const timedOut = sleep(3_000).then(() => 'waited' as const)
+  t.equal(await Promise.race([join(app, show.id).then(() => 'joined' as const), timedOut]), 'joined')
+  t.equal(await Promise.race([setRoom(app, show.id, { admit_per_minute: 60 }).then((answer) => answer.statusCode), timedOut]), 200)
+  await holding.query('ROLLBACK')
 })
 
 t.test('those who joined before the opening are placed in one random order, ahead of later arrivals', async (t) => {

@@ -5,6 +5,7 @@ import { sql } from 'kysely'
 import type { QueueTicket } from '../../../api/index.ts'
 import { createShow, setWaitingRoom } from '../api.ts'
 import type { Bench, Measured, Phase } from '../context.ts'
+import { createDueQueue } from '../due-queue.ts'
 import { load } from '../load.ts'
 import { onSaleMinutes, round, say, scaled, targets } from '../settings.ts'
 import type { Row } from '../table.ts'
@@ -159,23 +160,29 @@ async function onSale (bench: Bench) {
     const admissionStarted = Date.now()
     let changing: Promise<void> | undefined
     const pending = new Set<Promise<void>>()
-    const waiting = new Set(buyers)
+    const due = createDueQueue((buyer: Buyer) => buyer.pollAt, buyers)
+    let admitted = 0
+    let wake = (): void => {}
     for (;;) {
-      for (const buyer of waiting) if (buyer.admittedAt !== undefined) waiting.delete(buyer)
-      if (waiting.size === 0 && pending.size === 0) break
-      if (changing === undefined && waiting.size <= total / 2 && Date.now() > opensAt) changing = raiseRate()
-      const now = Date.now()
-      const due = [...waiting].filter((buyer) => buyer.pollAt <= now).sort((a, b) => a.pollAt - b.pollAt)
-      for (const buyer of due) {
-        if (pending.size >= concurrency) break
-        buyer.pollAt = Infinity
+      if (due.size === 0 && pending.size === 0) break
+      if (changing === undefined && buyers.length - admitted <= total / 2 && Date.now() > opensAt) changing = raiseRate()
+      for (;;) {
+        const buyer = pending.size < concurrency ? due.takeDue(Date.now()) : undefined
+        if (buyer === undefined) break
         const served = serve(buyer).catch((error: Error) => {
           statuses[`error ${error.message}`] = (statuses[`error ${error.message}`] ?? 0) + 1
           buyer.pollAt = Date.now() + 1_000
-        }).finally(() => pending.delete(served))
+        }).finally(() => {
+          pending.delete(served)
+          if (buyer.admittedAt === undefined) due.push(buyer)
+          else admitted++
+          wake()
+        })
         pending.add(served)
       }
-      await (pending.size >= concurrency ? Promise.race(pending) : sleep(50))
+      // Until an answer frees a place or, with places free, the next buyer is due.
+      const idle = pending.size < concurrency ? [sleep(Math.min(50, Math.max(1, due.nextDue() - Date.now())))] : []
+      await Promise.race([new Promise<void>((resolve) => { wake = resolve }), ...idle])
     }
     await changing
 

@@ -75,11 +75,13 @@ export function toRoom (showId: string, row: ShowRoomRow): Room | undefined {
  * show and room as they are then, as readShowRoom does: a batch of joins is one round trip. No row
  * when the show has no room or has started. The clock is read in a CTE over the locked row, not
  * in the update itself: a distributed database refuses volatile functions there, and the CTE
- * reads it after the lock all the same.
+ * reads it after the lock all the same. The lock is FOR NO KEY UPDATE, as the update's own: a
+ * hold's transaction that adds an admission takes FOR KEY SHARE on the row (the admission's
+ * foreign key) until it commits, and FOR UPDATE would make every join wait for such holds.
  */
 export function joinRoom (db: Database, showId: string, count: number) {
   return db
-    .with('locked', (qb) => qb.selectFrom('waiting_rooms').select('waiting_rooms.show_id').where('waiting_rooms.show_id', '=', showId).forUpdate())
+    .with('locked', (qb) => qb.selectFrom('waiting_rooms').select('waiting_rooms.show_id').where('waiting_rooms.show_id', '=', showId).forNoKeyUpdate())
     .with('at', (qb) => qb.selectFrom('locked').select(clock.as('now')))
     .updateTable('waiting_rooms as w')
     .from(['shows', 'at'])
@@ -105,9 +107,12 @@ export function createRoom (db: Database, showId: string) {
     .onConflict((oc) => oc.column('show_id').doNothing())
 }
 
-/** Locks the room's row, so that settings are added one at a time: the clock read after it is later than every setting's. */
+/**
+ * Locks the room's row as a join does, so that settings are added one at a time and between joins:
+ * the clock read after it is later than every setting's.
+ */
 export function lockRoom (db: Database, showId: string) {
-  return db.selectFrom('waiting_rooms').select('show_id').where('show_id', '=', showId).forUpdate()
+  return db.selectFrom('waiting_rooms').select('show_id').where('show_id', '=', showId).forNoKeyUpdate()
 }
 
 /** A new rate setting from `since` (the clock read under the room's lock) on; null switches the room off. */
