@@ -1,7 +1,7 @@
 import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely'
 import type { Booking, BookingStatus } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
-import { jsonRows } from '../db/json-rows.ts'
+import { jsonArray } from '../db/json-rows.ts'
 import type { DB } from '../db/types.ts'
 import { createBatchQueue, type BatchQueue } from './batch-queue.ts'
 import { showOfBooking } from './booking-shows.ts'
@@ -86,8 +86,7 @@ export interface BookingRead {
 export async function readBookings (db: Database, showId: string, ids: string[]): Promise<BookingRead[]> {
   if (ids.length === 0) return []
   const rows = await selectBookings(db, showId).select(readTime.as('read_at'))
-    // Ids as JSON rows, not an array: see jsonRows.
-    .where('b.id', 'in', (eb) => eb.selectFrom(jsonRows(ids.map((id) => ({ id })), { id: 'uuid' })).select('h.id'))
+    .where('b.id', '=', (eb) => eb.fn.any(jsonArray(ids, 'uuid')))
     .execute()
   return rows.map((row) => ({ booking: toBooking(row), readAt: row.read_at }))
 }
@@ -138,8 +137,7 @@ function lockBookings (db: Database, showId: string, ids: string[], statuses: Li
   return db
     .with('target', (qb) => qb.selectFrom('bookings').selectAll()
       .where('show_id', '=', showId)
-      // Ids as JSON rows, not an array: see jsonRows.
-      .where('id', 'in', (eb) => eb.selectFrom(jsonRows(ids.map((id) => ({ id })), { id: 'uuid' })).select('h.id'))
+      .where('id', '=', (eb) => eb.fn.any(jsonArray(ids, 'uuid')))
       .orderBy('id')
       .forUpdate())
     .with('held', (qb) => qb.selectFrom('target')

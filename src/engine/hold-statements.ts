@@ -2,7 +2,7 @@ import { expressionBuilder, sql, type ExpressionBuilder } from 'kysely'
 import type { Database } from '../db/database.ts'
 import type { DB } from '../db/types.ts'
 import { insertIntoAliased } from '../db/aliased-insert.ts'
-import { jsonRows } from '../db/json-rows.ts'
+import { jsonArray, jsonRows } from '../db/json-rows.ts'
 import { recordOutcomes, type DecidedKey } from './idempotency.ts'
 import { seatNumbersOf } from './seat-labels.ts'
 
@@ -223,6 +223,7 @@ export function markSeats (db: Database, showId: string, seats: Array<{ seat_no:
         .whereRef('holder.id', '=', 'h.booking_id')
     }))
     .where('seats.show_id', '=', showId)
+    .where('seats.seat_no', '=', (eb) => eb.fn.any(jsonArray(seats.map((seat) => seat.seat_no), 'int')))
     .whereRef('seats.seat_no', '=', 'h.seat_no')
 }
 

@@ -3,7 +3,7 @@ import { sql } from 'kysely'
 import type { Booking } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import type { Json } from '../db/types.ts'
-import { jsonRows } from '../db/json-rows.ts'
+import { jsonArray, jsonRows } from '../db/json-rows.ts'
 import { EngineError, type EngineErrorCode, type EngineErrorDetails } from './errors.ts'
 import { getShow } from './shows.ts'
 
@@ -129,6 +129,7 @@ export function recordOutcomes (db: Database, showId: string, decided: DecidedKe
     // The outcome column is jsonb, read from the JSON as jsonb.
     .set((eb) => ({ outcome: eb.ref('h.outcome').$castTo<Json>(), locked_until: null }))
     .where('idempotency_keys.show_id', '=', showId)
+    .where('idempotency_keys.key', '=', (eb) => eb.fn.any(jsonArray(decided.map((row) => row.key), 'text')))
     .whereRef('idempotency_keys.key', '=', 'h.key')
 }
 

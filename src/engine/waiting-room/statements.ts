@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { expressionBuilder, sql } from 'kysely'
 import { jsonArrayFrom } from 'kysely/helpers/postgres'
 import type { Database } from '../../db/database.ts'
-import { jsonRows } from '../../db/json-rows.ts'
+import { jsonArray, jsonRows } from '../../db/json-rows.ts'
 import type { DB } from '../../db/types.ts'
 import type { Room } from './schedule.ts'
 
@@ -154,7 +154,7 @@ export function claimAdmissions (db: Database, showId: string, seqs: number[], l
     .with('locked', (qb) => qb.selectFrom('admissions')
       .select(['admissions.seq', 'admissions.booking_id'])
       .where('admissions.show_id', '=', showId)
-      .where('admissions.seq', 'in', (eb) => eb.selectFrom(jsonRows(seqs.map((seq) => ({ seq: String(seq) })), { seq: 'bigint' })).select('h.seq'))
+      .where('admissions.seq', '=', (eb) => eb.fn.any(jsonArray(seqs.map(String), 'bigint')))
       .orderBy('admissions.seq')
       .forUpdate()
       .$if(lockWait === 'skip-locked', (qb) => qb.skipLocked()))
@@ -176,5 +176,6 @@ export function recordAdmissions (db: Database, showId: string, held: Array<{ se
     .from(jsonRows(held, { seq: 'bigint', booking_id: 'uuid', held_until: 'timestamptz' }))
     .set((eb) => ({ booking_id: eb.ref('h.booking_id'), held_until: eb.ref('h.held_until') }))
     .where('admissions.show_id', '=', showId)
+    .where('admissions.seq', '=', (eb) => eb.fn.any(jsonArray(held.map((row) => String(row.seq)), 'bigint')))
     .whereRef('admissions.seq', '=', 'h.seq')
 }
