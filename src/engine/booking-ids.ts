@@ -105,5 +105,3 @@ export function createShardRanges (db: Database) {
     }
   }
 }
-
-export type ShardRanges = ReturnType<typeof createShardRanges>
