@@ -29,16 +29,22 @@ const sweepBatch = (db: Database, showId: string, batchSize: number) => db
     .orderBy('seats.show_id')
     .orderBy('seats.seat_no')
     .forUpdate('seats'))
+  // Each update says again that its row has lapsed, which PostgreSQL checks on the row's latest
+  // version: a hold extended and committed after this statement's snapshot is left alone even if a
+  // lock above was taken on its earlier version.
   .with('expired', (qb) => qb.updateTable('bookings').from('lapsed')
     .set((eb) => ({ status: 'EXPIRED', expired_at: eb.ref('bookings.hold_expires_at') }))
     .where('bookings.show_id', '=', showId)
     .whereRef('bookings.id', '=', 'lapsed.id')
+    .where('bookings.status', '=', 'PENDING')
+    .where('bookings.hold_expires_at', '<=', sql<Date>`statement_timestamp()`)
     .returning(['bookings.id', 'bookings.show_id']))
   .with('released', (qb) => qb.updateTable('seats').from('held')
     .set({ booking_id: null, hold_expires_at: null })
     .where('seats.show_id', '=', showId)
     .whereRef('seats.show_id', '=', 'held.show_id')
     .whereRef('seats.seat_no', '=', 'held.seat_no')
+    .where('seats.hold_expires_at', '<=', sql<Date>`statement_timestamp()`)
     .returning('seats.seat_no'))
   .selectNoFrom((eb) => [
     eb.selectFrom('expired').select(count.as('n')).as('expired'),
