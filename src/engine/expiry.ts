@@ -1,8 +1,14 @@
-import { sql } from 'kysely'
+import { sql, type ExpressionBuilder } from 'kysely'
 import type { Database } from '../db/database.ts'
+import type { DB } from '../db/types.ts'
 import { retryOnDeadlock } from './deadlocks.ts'
 
 const count = sql<number>`count(*)::int`
+const statementTime = sql<Date>`statement_timestamp()`
+
+/** A booking still PENDING whose hold has ended by the statement's clock: what the sweep expires. */
+const lapsedHold = (eb: ExpressionBuilder<DB, 'bookings'>) =>
+  eb.and([eb('bookings.status', '=', 'PENDING'), eb('bookings.hold_expires_at', '<=', statementTime)])
 
 /**
  * Writes EXPIRED on one batch of lapsed holds and lets go of the seats they still hold. Readers
@@ -14,8 +20,7 @@ const count = sql<number>`count(*)::int`
 const sweepBatch = (db: Database, showId: string, batchSize: number) => db
   .with('lapsed', (qb) => qb.selectFrom('bookings').select(['id', 'show_id'])
     .where('show_id', '=', showId)
-    .where('status', '=', 'PENDING')
-    .where('hold_expires_at', '<=', sql<Date>`statement_timestamp()`)
+    .where(lapsedHold)
     .orderBy('hold_expires_at')
     .limit(batchSize)
     .forUpdate()
@@ -36,15 +41,14 @@ const sweepBatch = (db: Database, showId: string, batchSize: number) => db
     .set((eb) => ({ status: 'EXPIRED', expired_at: eb.ref('bookings.hold_expires_at') }))
     .where('bookings.show_id', '=', showId)
     .whereRef('bookings.id', '=', 'lapsed.id')
-    .where('bookings.status', '=', 'PENDING')
-    .where('bookings.hold_expires_at', '<=', sql<Date>`statement_timestamp()`)
+    .where(lapsedHold)
     .returning(['bookings.id', 'bookings.show_id']))
   .with('released', (qb) => qb.updateTable('seats').from('held')
     .set({ booking_id: null, hold_expires_at: null })
     .where('seats.show_id', '=', showId)
     .whereRef('seats.show_id', '=', 'held.show_id')
     .whereRef('seats.seat_no', '=', 'held.seat_no')
-    .where('seats.hold_expires_at', '<=', sql<Date>`statement_timestamp()`)
+    .where('seats.hold_expires_at', '<=', statementTime)
     .returning('seats.seat_no'))
   .selectNoFrom((eb) => [
     eb.selectFrom('expired').select(count.as('n')).as('expired'),
@@ -57,8 +61,7 @@ const sweepBatch = (db: Database, showId: string, batchSize: number) => db
  */
 const showsWithLapsedHolds = async (db: Database): Promise<string[]> => (await db.selectFrom('bookings')
   .select('show_id').distinct()
-  .where('status', '=', 'PENDING')
-  .where('hold_expires_at', '<=', sql<Date>`statement_timestamp()`)
+  .where(lapsedHold)
   .execute()).map((row) => row.show_id)
 
 export interface SweepResult {
