@@ -53,7 +53,7 @@ async function genericPlan (db: Database, statement: Compilable): Promise<string
 async function holdPlan (db: Database, showId: string): Promise<HoldPlan> {
   const find = await genericPlan(db, pickSeats(db, showId, 2, 'skip-locked'))
   const free = find.split(/\n\s*CTE /).find((part) => part.startsWith('free\n')) ?? ''
-  const mark = await genericPlan(db, markSeats(db, showId, [{ seat_no: 1, booking_id: null }], []))
+  const mark = await genericPlan(db, markSeats(db, showId, [{ seat_no: 1, booking_id: null }]))
   return {
     free: /Sort Key/.test(free) ? 'sorts every free seat' : 'index order',
     taken: /Index Cond: .*seat_no = /.test(mark) ? 'seat by key' : 'reads every seat'

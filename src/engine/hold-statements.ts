@@ -3,7 +3,6 @@ import type { Database } from '../db/database.ts'
 import type { DB } from '../db/types.ts'
 import { insertIntoAliased } from '../db/aliased-insert.ts'
 import { jsonArray, jsonRows } from '../db/json-rows.ts'
-import { recordOutcomes, type DecidedKey } from './idempotency.ts'
 import { seatNumbersOf } from './seat-labels.ts'
 
 /**
@@ -205,15 +204,10 @@ export function listBookingSeats (db: Database, showId: string, seats: Array<{ b
 
 /**
  * Gives each seat its holder: a new booking, held until that booking's end (read from the booking,
- * so seat and booking end at the same instant), or none, for a released lapsed seat. The outcomes
- * of the holds' Idempotency-Keys are recorded in the same statement (one round trip less for a
- * batch; none when `decided` is empty), in the holds' transaction, so a hold exists exactly when
- * its key records it.
+ * so seat and booking end at the same instant), or none, for a released lapsed seat.
  */
-export function markSeats (db: Database, showId: string, seats: Array<{ seat_no: number, booking_id: string | null }>, decided: DecidedKey[]) {
-  return db
-    .with('recorded', () => recordOutcomes(db, showId, decided))
-    .updateTable('seats')
+export function markSeats (db: Database, showId: string, seats: Array<{ seat_no: number, booking_id: string | null }>) {
+  return db.updateTable('seats')
     .from(jsonRows(seats, { seat_no: 'int', booking_id: 'uuid' }))
     .set((eb) => ({
       booking_id: eb.ref('h.booking_id'),

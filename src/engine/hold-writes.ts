@@ -4,7 +4,7 @@ import { bookingIdIn, type HashRange } from './booking-ids.ts'
 import { recordBookingShows } from './booking-shows.ts'
 import { toBooking } from './bookings.ts'
 import { insertBookings, listBookingSeats, markSeats } from './hold-statements.ts'
-import type { DecidedKey, KeyedRequest } from './idempotency.ts'
+import { recordOutcomes, type DecidedKey, type KeyedRequest } from './idempotency.ts'
 import type { Seat } from './seat-assignment.ts'
 import { recordAdmissions } from './waiting-room/statements.ts'
 
@@ -44,11 +44,12 @@ export async function writeHolds (trx: Database, showId: string, grants: Grant[]
   }
   const admitted = holds.flatMap((hold, i) => hold.admission === undefined ? [] : [{ seq: hold.admission, booking_id: hold.id, held_until: bookings[i]!.hold_expires_at }])
   if (admitted.length > 0) await recordAdmissions(trx, showId, admitted).execute()
-  const decided: DecidedKey[] = holds.flatMap((hold, i) => hold.keyed === undefined ? [] : [{ key: hold.keyed.key, outcome: { booking: bookings[i]! } }])
+  const decided: DecidedKey[] = holds.flatMap((hold, i) => hold.keyed === undefined ? [] : [{ key: hold.keyed.key, hash: hold.keyed.hash, outcome: { booking: bookings[i]! } }])
   const seats: Array<{ seat_no: number, booking_id: string | null }> = [
     ...holds.flatMap((hold) => hold.seats.map((seat) => ({ seat_no: seat.seat_no, booking_id: hold.id }))),
     ...released.map((seatNo) => ({ seat_no: seatNo, booking_id: null }))
   ]
-  if (seats.length > 0) await markSeats(trx, showId, seats, decided).execute()
+  if (seats.length > 0) await markSeats(trx, showId, seats).execute()
+  if (decided.length > 0) await recordOutcomes(trx, showId, decided).execute()
   return bookings
 }

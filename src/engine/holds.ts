@@ -5,7 +5,7 @@ import { inTransaction } from './deadlocks.ts'
 import { EngineError, invalidInput } from './errors.ts'
 import { pickLabelledSeats, pickSeats } from './hold-statements.ts'
 import { writeHolds, type HoldTerms } from './hold-writes.ts'
-import { claimKeys, decideOnce, requestHash, runOnce, type KeyedRequest } from './idempotency.ts'
+import { claimNewKeys, decideOnce, requestHash, runOnce, type KeyedRequest } from './idempotency.ts'
 import { assignLabels, assignSeats } from './seat-assignment.ts'
 import { showNotFound, whyShowClosed } from './shows.ts'
 import { holdTogether, noAdjacentSeats, type TogetherOutcome } from './together-holds.ts'
@@ -169,7 +169,7 @@ export async function holdBatch (
     const admitted = admissions.length === 0 ? new Set<number>() : await claimedAdmissions(trx, showId, admissions, 'skip-locked')
     const admittedHolds = holds.filter((hold) => hold.admission === undefined || admitted.delete(hold.admission))
     const keyed = admittedHolds.flatMap((hold) => hold.keyed ?? [])
-    const claimed = keyed.length === 0 ? new Set<string>() : await claimKeys(trx, showId, keyed, { skipBusy: true })
+    const claimed = keyed.length === 0 ? new Set<string>() : await claimNewKeys(trx, showId, keyed)
     // A key sent twice at once is claimed for its first hold only.
     const placed = admittedHolds.filter((hold) => hold.keyed === undefined || claimed.delete(hold.keyed.key))
     if (placed.length > 0) placing?.(placed.length)

@@ -3,7 +3,7 @@ import { sql } from 'kysely'
 import type { Booking } from '../../api/index.ts'
 import type { Database } from '../db/database.ts'
 import type { Json } from '../db/types.ts'
-import { jsonArray, jsonRows } from '../db/json-rows.ts'
+import { jsonRows } from '../db/json-rows.ts'
 import { EngineError, type EngineErrorCode, type EngineErrorDetails } from './errors.ts'
 import { getShow } from './shows.ts'
 
@@ -40,42 +40,45 @@ export interface KeyedRequest {
 }
 
 /**
- * A transaction deciding a key holds this advisory lock on it until it ends, so that a batch
- * skips the key instead of waiting for that transaction (with every other hold of its show).
+ * A transaction deciding a key alone (decideOnce) holds this advisory lock on it until it ends, so
+ * that two of them never decide one key at once.
  */
 const keyLock = (showId: string, key: unknown) => sql<bigint>`hashtextextended(${showId}::text || ' ' || ${key}, 0)`
 
-/**
- * Claims each key for its request, in one statement: a new key, one whose 24 hours are over, or
- * one whose first request died without an answer (same body only). Returns the keys claimed; the
- * others are someone else's, and none when the show does not exist. A key given twice is claimed
- * for its first request only. Keys are claimed in key order, so that two statements claiming the
- * same keys cannot deadlock. The show id comes from the show's row and the clock is read in the
- * rows inserted, not in the conflict clause, so that on a database distributed by show the claim
- * runs on the show's node alone (see lockFreeKeys for the advisory locks).
- *
- * With `skipBusy`, inside a transaction, a key that another transaction is deciding is not
- * claimed rather than waited for; each key tried stays locked (see keyLock) until this
- * transaction ends.
- */
-export async function claimKeys (db: Database, showId: string, requests: Array<Omit<KeyedRequest, 'showId'>>, { skipBusy = false } = {}): Promise<Set<string>> {
+/** Each key's first request. */
+function firstRequests (requests: Array<Omit<KeyedRequest, 'showId'>>) {
   const byKey = new Map<string, string>()
   for (const { key, hash } of requests) if (!byKey.has(key)) byKey.set(key, hash)
-  let rows = [...byKey].map(([key, hash]) => ({ key, hash }))
-  if (skipBusy) {
-    const free = await lockFreeKeys(db, showId, rows.map((row) => row.key))
-    rows = rows.filter((row) => free.has(row.key))
-    if (rows.length === 0) return new Set()
-  }
-  const claimed = await db.insertInto('idempotency_keys')
+  return [...byKey].map(([key, hash]) => ({ key, hash }))
+}
+
+/**
+ * A new record for each key, claimed for its request (no outcome, leased): an INSERT ... SELECT
+ * through the show's row, so that it inserts nothing when the show does not exist and, on a
+ * database distributed by show, runs on the show's node alone. The clock is read in the rows
+ * inserted, not in a conflict clause, for the same reason. Keys go in key order, so that two
+ * statements claiming the same keys cannot deadlock.
+ */
+function insertClaims (db: Database, showId: string, requests: Array<Omit<KeyedRequest, 'showId'>>) {
+  return db.insertInto('idempotency_keys')
     .columns(['show_id', 'key', 'request_hash', 'created_at', 'locked_until'])
-    .expression((eb) => eb.selectFrom(['shows', jsonRows(rows, { key: 'text', hash: 'text' })])
+    .expression((eb) => eb.selectFrom(['shows', jsonRows(firstRequests(requests), { key: 'text', hash: 'text' })])
       .where('shows.id', '=', showId)
       .select([
         'shows.id as show_id', 'h.key', 'h.hash', sql<Date>`now()`.as('created_at'),
         sql<Date>`now() + make_interval(secs => ${leaseSeconds})`.as('locked_until')
       ])
       .orderBy('h.key'))
+}
+
+/**
+ * Claims each key for its request, in one statement: a new key, one whose 24 hours are over, or
+ * one whose first request died without an answer (same body only). Returns the keys claimed; the
+ * others are someone else's, and none when the show does not exist. A key given twice is claimed
+ * for its first request only. It waits for a transaction that has the key's record locked.
+ */
+export async function claimKeys (db: Database, showId: string, requests: Array<Omit<KeyedRequest, 'showId'>>): Promise<Set<string>> {
+  const claimed = await insertClaims(db, showId, requests)
     .onConflict((oc) => oc.columns(['show_id', 'key']).doUpdateSet((eb) => ({
       request_hash: eb.ref('excluded.request_hash'),
       created_at: eb.ref('excluded.created_at'),
@@ -98,39 +101,45 @@ export async function claimKeys (db: Database, showId: string, requests: Array<O
 }
 
 /**
- * Takes the advisory lock of each key that no other transaction holds (see keyLock), until this
- * transaction ends; answers those keys. A statement of its own, through the show's row, so that on
- * a database distributed by show it runs on the show's node: a volatile function in the claim's
- * INSERT ... SELECT would make Citus run the claim through the coordinator instead.
+ * Claims the keys that have no record yet, in one statement, for a batch's transaction: a key
+ * that has one (a retry, a key being decided elsewhere, a record to take over) is left to its
+ * request's own claim (claimKeys), which may wait for it; this one takes no lock on an existing
+ * record, so a batch never waits for a transaction deciding one of its keys. It waits only for a
+ * transaction that is inserting the same key (another batch) to end.
  */
-async function lockFreeKeys (db: Database, showId: string, keys: string[]): Promise<Set<string>> {
-  const rows = await db.selectFrom(['shows', jsonRows(keys.map((key) => ({ key })), { key: 'text' })])
-    .select('h.key')
-    .where('shows.id', '=', showId)
-    .where((eb) => eb.fn<boolean>('pg_try_advisory_xact_lock', [keyLock(showId, eb.ref('h.key'))]))
-    .orderBy('h.key')
+export async function claimNewKeys (db: Database, showId: string, requests: Array<Omit<KeyedRequest, 'showId'>>): Promise<Set<string>> {
+  const claimed = await insertClaims(db, showId, requests)
+    .onConflict((oc) => oc.columns(['show_id', 'key']).doNothing())
+    .returning('key')
     .execute()
-  return new Set(rows.map((row) => row.key))
+  return new Set(claimed.map((row) => row.key))
 }
 
 /** A claimed key with what its request decided. */
-export interface DecidedKey {
-  key: string
+export interface DecidedKey extends Omit<KeyedRequest, 'showId'> {
   outcome: Outcome
 }
 
 /**
  * Settles claimed keys with what their requests decided. Run it in the transaction that made the
- * decision, so that a hold exists exactly when its key records it.
+ * decision, so that a hold exists exactly when its key records it. An upsert, not an UPDATE joined
+ * to the keys: the conflict check finds each key through the primary key whatever the table's
+ * statistics say, where a join's plan made while the table looked empty (a fresh database, kept
+ * for the connection's life) read every key of the show on every batch. The keys were claimed in
+ * this transaction, so each meets its own row; the insert's values are that claim's, should it not.
  */
 export function recordOutcomes (db: Database, showId: string, decided: DecidedKey[]) {
-  return db.updateTable('idempotency_keys')
-    .from(jsonRows(decided, { key: 'text', outcome: 'jsonb' }))
-    // The outcome column is jsonb, read from the JSON as jsonb.
-    .set((eb) => ({ outcome: eb.ref('h.outcome').$castTo<Json>(), locked_until: null }))
-    .where('idempotency_keys.show_id', '=', showId)
-    .where('idempotency_keys.key', '=', (eb) => eb.fn.any(jsonArray(decided.map((row) => row.key), 'text')))
-    .whereRef('idempotency_keys.key', '=', 'h.key')
+  return db.insertInto('idempotency_keys')
+    .columns(['show_id', 'key', 'request_hash', 'created_at', 'outcome'])
+    .expression((eb) => eb.selectFrom(['shows', jsonRows(decided, { key: 'text', hash: 'text', outcome: 'jsonb' })])
+      .where('shows.id', '=', showId)
+      // The outcome column is jsonb, read from the JSON as jsonb.
+      .select((eb) => ['shows.id as show_id', 'h.key', 'h.hash', sql<Date>`now()`.as('created_at'), eb.ref('h.outcome').$castTo<Json>().as('outcome')]))
+    .onConflict((oc) => oc.columns(['show_id', 'key']).doUpdateSet((eb) => ({
+      outcome: eb.ref('excluded.outcome'),
+      // A literal, not a parameter (see claimKeys).
+      locked_until: sql<null>`NULL`
+    })))
 }
 
 /**
@@ -138,11 +147,10 @@ export function recordOutcomes (db: Database, showId: string, decided: DecidedKe
  * refusal with the hold itself, so a hold exists exactly when its key records it, and a retry
  * gets the first answer again.
  */
-export async function decideOnce (db: Database, { showId, key }: Omit<KeyedRequest, 'hash'>, operation: (trx: Database) => Promise<Booking>): Promise<Booking> {
+export async function decideOnce (db: Database, { showId, key, hash }: KeyedRequest, operation: (trx: Database) => Promise<Booking>): Promise<Booking> {
   try {
     const outcome = await db.transaction().execute(async (trx) => {
-      // Taken through the show's row, so that on a database distributed by show it is on the show's
-      // node, where claimKeys tries it.
+      // Taken through the show's row, so that on a database distributed by show it is on the show's node.
       await trx.selectFrom('shows').select(() => sql`pg_advisory_xact_lock(${keyLock(showId, key)})`.as('locked'))
         .where('shows.id', '=', showId).execute()
       let result: Outcome
@@ -152,7 +160,7 @@ export async function decideOnce (db: Database, { showId, key }: Omit<KeyedReque
         if (!(error instanceof EngineError)) throw error
         result = { error: { code: error.code, message: error.message, details: error.details } }
       }
-      await recordOutcomes(trx, showId, [{ key, outcome: result }]).execute()
+      await recordOutcomes(trx, showId, [{ key, hash, outcome: result }]).execute()
       return result
     })
     return replay(outcome)
