@@ -14,6 +14,8 @@ export interface LoadOptions<T> {
   amount?: number
   /** ...or as many as fit in this many seconds. */
   seconds?: number
+  /** Sent at this many per second over all connections (arrivals that do not wait for answers), not as fast as answered. */
+  perSecond?: number
   next: () => { out: Outgoing, tag: T }
   answered?: (answer: Answer<T>) => void
   /** How long a request may wait for its answer before it counts as an error (autocannon's default: 10). */
@@ -110,6 +112,7 @@ export async function load<T> (base: string, options: LoadOptions<T>): Promise<L
     ...(options.amount === undefined ? { duration: (options.seconds ?? 10) + drainLimitSeconds } : { amount: options.amount }),
     // Results are taken at autocannon's next sample tick; the default 1 s would idle that long.
     sampleInt: 100,
+    ...(options.perSecond !== undefined && { overallRate: options.perSecond }),
     ...(options.timeoutSeconds !== undefined && { timeout: options.timeoutSeconds }),
     // Latencies of 2xx answers only: drains and refusals are not what is measured.
     excludeErrorStats: true,

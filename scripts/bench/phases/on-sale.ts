@@ -7,6 +7,7 @@ import { createShow, setWaitingRoom } from '../api.ts'
 import type { Bench, Measured, Phase } from '../context.ts'
 import { createDueQueue } from '../due-queue.ts'
 import { load } from '../load.ts'
+import { placementDelayMs } from '../../../src/engine/waiting-room/index.ts'
 import { onSaleMinutes, round, say, scaled, targets } from '../settings.ts'
 import type { Row } from '../table.ts'
 import { plainFlashSale } from './flash-sale.ts'
@@ -34,6 +35,10 @@ interface Buyer {
 }
 
 const concurrency = 64
+/** The later arrivals come over this long after the opening (at most half the first rate's admission). */
+const arrivalSeconds = 60
+/** An early joiner's first poll comes at a random moment this long after its place is drawn. */
+const firstPollSpreadMs = 5_000
 
 /** Spearman's rank correlation of two lists of distinct values. */
 export function spearman (xs: number[], ys: number[]): number {
@@ -56,17 +61,24 @@ function percentile (values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!
 }
 
-async function joinAll (base: string, showId: string, amount: number, buyers: Buyer[]) {
+/**
+ * `amount` buyers join, 64 at a time, as fast as answered or `perSecond`; each joined one goes
+ * into `buyers` and to `joined`.
+ */
+async function joinAll (base: string, showId: string, amount: number, buyers: Buyer[], { perSecond, joined = () => {} }: { perSecond?: number, joined?: (buyer: Buyer) => void } = {}) {
   return await load(base, {
     connections: concurrency,
     amount,
+    perSecond,
     next: () => ({ out: { method: 'POST', path: `/shows/${showId}/queue` }, tag: undefined }),
     answered: ({ status, body }) => {
       if (status !== 201) return
       const ticket = JSON.parse(body) as QueueTicket
       // A ticket without a place joined before the opening, as the server decided it.
       const early = ticket.position === null
-      buyers.push({ ticket: ticket.ticket, arrival: buyers.length, early, pollAt: early ? 0 : Date.parse(ticket.estimated_admission_at!) })
+      const buyer = { ticket: ticket.ticket, arrival: buyers.length, early, pollAt: early ? 0 : Date.parse(ticket.estimated_admission_at!) }
+      buyers.push(buyer)
+      joined(buyer)
     }
   })
 }
@@ -89,19 +101,24 @@ async function onSale (bench: Bench) {
   return await bench.rss.during('on-sale', async () => {
     const buyers: Buyer[] = []
     const early = await joinAll(bench.base, showId, earlyCount, buyers)
+    // Early joiners are placed a moment after the opening; until then they have no time to poll at.
+    const placed = opensAt + placementDelayMs
+    for (const buyer of buyers) buyer.pollAt = placed + 500 + Math.random() * firstPollSpreadMs
+    const due = createDueQueue((buyer: Buyer) => buyer.pollAt, buyers)
     await sleep(Math.max(0, opensAt - Date.now()))
-    const late = await joinAll(bench.base, showId, total - earlyCount, buyers)
-    const beforeOpening = buyers.filter((buyer) => buyer.early).length
-    const joins = { requests: early.requests + late.requests, ok: early.ok + late.ok, seconds: early.seconds + late.seconds, non2xx: early.non2xx + late.non2xx, errors: early.errors + late.errors }
+    // The later arrivals join while the first ones poll and hold.
+    let wake = (): void => {}
+    let joining = true
+    const lateCount = total - earlyCount
+    const lateJoins = joinAll(bench.base, showId, lateCount, buyers, {
+      perSecond: Math.ceil(lateCount / Math.min(arrivalSeconds, onSaleMinutes * 30)),
+      joined: (buyer) => { due.push(buyer); wake() }
+    }).finally(() => { joining = false; wake() })
 
     const holds = { ok: 0, refused: 0, unavailable: 0, other: 0, latenciesMs: [] as number[] }
     const statuses: Record<string, number> = {}
     let polls = 0
     let rateChange: { at: number, seenAfterMs: number } | undefined
-    // Early joiners are placed a moment after the opening; until then they have no time to poll at.
-    const firstPoll = opensAt + 2_500
-    for (const buyer of buyers) if (buyer.pollAt === 0) buyer.pollAt = firstPoll
-
     async function request (method: string, path: string, headers: Record<string, string> = {}, body?: unknown) {
       const response = await fetch(`${bench.base}${path}`, {
         method,
@@ -121,7 +138,7 @@ async function onSale (bench: Bench) {
       }
       const ticket = answer.json as QueueTicket
       if (ticket.status === 'waiting') {
-        buyer.pollAt = Math.max(Date.now() + 200, Date.parse(ticket.estimated_admission_at ?? new Date(firstPoll).toISOString()))
+        buyer.pollAt = ticket.estimated_admission_at === null ? Date.now() + 1_000 : Math.max(Date.now() + 200, Date.parse(ticket.estimated_admission_at))
         return
       }
       buyer.admittedAt = Date.parse(ticket.estimated_admission_at!)
@@ -160,12 +177,10 @@ async function onSale (bench: Bench) {
     const admissionStarted = Date.now()
     let changing: Promise<void> | undefined
     const pending = new Set<Promise<void>>()
-    const due = createDueQueue((buyer: Buyer) => buyer.pollAt, buyers)
     let admitted = 0
-    let wake = (): void => {}
     for (;;) {
-      if (due.size === 0 && pending.size === 0) break
-      if (changing === undefined && buyers.length - admitted <= total / 2 && Date.now() > opensAt) changing = raiseRate()
+      if (!joining && due.size === 0 && pending.size === 0) break
+      if (changing === undefined && admitted >= total / 2) changing = raiseRate()
       for (;;) {
         const buyer = pending.size < concurrency ? due.takeDue(Date.now()) : undefined
         if (buyer === undefined) break
@@ -185,6 +200,9 @@ async function onSale (bench: Bench) {
       await Promise.race([new Promise<void>((resolve) => { wake = resolve }), ...idle])
     }
     await changing
+    const late = await lateJoins
+    const beforeOpening = buyers.filter((buyer) => buyer.early).length
+    const joins = { requests: early.requests + late.requests, ok: early.ok + late.ok, non2xx: early.non2xx + late.non2xx, errors: early.errors + late.errors }
 
     // Tokens that must not hold: none, forged, another show's.
     const otherShow = await createShow(bench.base, 'bench: on-sale, another', 10, { waiting_room: { admit_per_minute: 1_000_000 } })
@@ -222,7 +240,8 @@ async function onSale (bench: Bench) {
       joined: buyers.length,
       joinedBeforeOpening: beforeOpening,
       rates: { first: firstRate, raised: raisedRate },
-      joins: { ...joins, perSecond: joins.seconds > 0 ? round(joins.ok / joins.seconds) : 0 },
+      // What joining costs: the joins before the opening, as fast as answered, with nothing else running.
+      joins: { ...joins, perSecond: early.okPerSecond, duringSalePerSecond: late.okPerSecond },
       admissionSeconds: round((Date.now() - admissionStarted) / 1000),
       polls,
       holds: { ok: holds.ok, soldOut: holds.unavailable, refused: holds.refused, other: holds.other, p50Ms: round(percentile(holds.latenciesMs, 0.5)), p99Ms: round(percentile(holds.latenciesMs, 0.99)) },
@@ -247,7 +266,8 @@ function onSaleRows (sale: OnSale, measured: Measured): Row[] {
   const admitted503s = sale.statuses['hold 503'] ?? 0
   return [
     { phase, metric: 'buyers joined (before the opening)', value: `${sale.joined} of ${sale.buyers} (${sale.joinedBeforeOpening})`, target: '' },
-    { phase, metric: 'joins/s', value: String(sale.joins.perSecond), target: '' },
+    { phase, metric: 'joins/s (before the opening, as fast as answered)', value: String(sale.joins.perSecond), target: '' },
+    { phase, metric: 'joins/s after the opening (arrivals paced over a minute)', value: String(sale.joins.duringSalePerSecond), target: '' },
     ratio === undefined
       ? { phase, metric: 'joins/s over flash sale holds/s', value: 'not run', target: `>= ${targets.joinsOverHolds}` }
       : { phase, metric: 'joins/s over flash sale holds/s', value: String(round(ratio, 2)), target: `>= ${targets.joinsOverHolds}`, pass: ratio >= targets.joinsOverHolds },
