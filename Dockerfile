@@ -26,4 +26,4 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.MANAGEMENT_PORT ?? process.env.PORT}/health`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The heap settings of make start-prod.
-CMD ["node", "--max-semi-space-size=4", "--max-old-space-size=512", "dist/src/main.js"]
+CMD ["node", "--max-semi-space-size=16", "--max-old-space-size=512", "dist/src/main.js"]

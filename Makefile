@@ -7,10 +7,11 @@ SHELL := /bin/bash
 # first on the PATH, every recipe, npx tool and npm script runs on it whatever Node the machine has.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 TSX := node --import tsx
-# A request's garbage is small and short-lived: a small young generation, and a heap limit that
-# makes V8 collect before growing, keep the server's footprint down at no cost in speed, with room
-# left for many of the largest seat maps in flight at once (figures: docs/design.md, Memory).
-SERVER_NODE_FLAGS := --max-semi-space-size=4 --max-old-space-size=512
+# A request's garbage is small and short-lived: a young generation big enough that its collections
+# stay rare under a sale, and a heap limit that makes V8 collect before growing, keep the server's
+# footprint bounded, with room left for many of the largest seat maps in flight at once (figures:
+# docs/design.md, Memory).
+SERVER_NODE_FLAGS := --max-semi-space-size=16 --max-old-space-size=512
 DBMATE := npx dbmate --migrations-dir db/migrations
 
 .PHONY: help install build start-prod migrate-prod start test migrate rollback status new-migration codegen openapi client lint-openapi generate check-generated typecheck bench explain-hold citus-start citus-stop bench-citus clean

@@ -11,6 +11,7 @@ import { placementDelayMs } from '../../../src/engine/waiting-room/index.ts'
 import { onSaleMinutes, round, say, scaled, targets } from '../settings.ts'
 import type { Row } from '../table.ts'
 import { plainFlashSale } from './flash-sale.ts'
+import { warmUpJoins } from './warm-up.ts'
 
 /**
  * The on-sale: a show of 2,000 seats behind a waiting room, and 50,000 buyers (a quarter of them
@@ -91,6 +92,7 @@ async function onSale (bench: Bench) {
   const raisedRate = Math.ceil(firstRate * 1.5)
   // Long enough for the early quarter to join before the opening at 500 joins/s; those who join
   // later are counted as the server counts them.
+  await warmUpJoins(bench.base, 'on-sale: warm-up')
   const opensAt = Date.now() + 5_000 + earlyCount * 2
   const showId = await createShow(bench.base, 'bench: on-sale', seats, {
     sales_open_at: new Date(opensAt).toISOString(),
