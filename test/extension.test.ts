@@ -132,6 +132,12 @@ t.test('extensions racing the sweep at the hold\'s end: each hold is either exte
   const bookings = await Promise.all(Array.from({ length: 40 }, async (_, i) => await holdOk(app, { show_id: show.id, seats: [String(i + 1)] })))
   const last = bookings.reduce((latest, booking) => booking.hold_expires_at > latest.hold_expires_at ? booking : latest)
   const first = bookings.reduce((earliest, booking) => booking.hold_expires_at < earliest.hold_expires_at ? booking : earliest)
+  // When each sweep began: one that began after an extended hold's new end may expire it.
+  const sweepsBegan: number[] = []
+  const sweep = async (): Promise<void> => {
+    sweepsBegan.push(Date.now())
+    await app.engine.sweepExpiredHolds()
+  }
   // Each extension sent from 500 ms before its hold's end to 475 ms after it, while sweeps run.
   const [answers] = await Promise.all([
     Promise.all(bookings.map(async (booking, i) => {
@@ -141,22 +147,32 @@ t.test('extensions racing the sweep at the hold\'s end: each hold is either exte
     (async () => {
       await sleep(untilEnd(first) - 100)
       while (untilEnd(last) > -600) {
-        await app.engine.sweepExpiredHolds()
+        await sweep()
         await sleep(10)
       }
     })()
   ])
   await sleep(untilEnd(last) + 50)
-  await app.engine.sweepExpiredHolds()
+  await sweep()
   const extended = answers.filter((answer) => answer.statusCode === 200).length
   t.ok(extended > 0 && extended < bookings.length, `${extended} of ${bookings.length} extended, the rest too late`)
+  // On a slow machine the sweeps may run past an extended hold's new end (3 s after the extension)
+  // and expire it then, at that end: right, and counted apart.
+  let lapsedSinceExtended = 0
   for (const [i, answer] of answers.entries()) {
     const booking = bookings[i]!
     const row = await db.selectFrom('bookings').select(['status', 'hold_expires_at', 'expired_at'])
       .where('id', '=', booking.id).executeTakeFirstOrThrow()
     if (answer.statusCode === 200) {
-      t.equal(row.status, 'PENDING', 'an extended hold is not expired by the sweep')
-      t.equal(row.hold_expires_at.toISOString(), answer.json().hold_expires_at)
+      const newEnd: string = answer.json().hold_expires_at
+      t.equal(row.hold_expires_at.toISOString(), newEnd)
+      const sweptSince = sweepsBegan.some((began) => began >= Date.parse(newEnd))
+      if (row.status === 'EXPIRED' && sweptSince) {
+        lapsedSinceExtended++
+        t.equal(row.expired_at?.toISOString(), newEnd, 'an extended hold expires at its new end')
+      } else {
+        t.equal(row.status, 'PENDING', 'an extended hold is not expired by the sweep before its new end')
+      }
     } else {
       t.match(answer.json(), { code: 'hold_expired' })
       t.equal(row.status, 'EXPIRED', 'a refused extension left the hold to expire')
@@ -165,5 +181,5 @@ t.test('extensions racing the sweep at the hold\'s end: each hold is either exte
   }
   const { rows } = await sql<{ n: number }>`
     SELECT count(*)::int AS n FROM seats WHERE show_id = ${show.id} AND hold_expires_at IS NOT NULL`.execute(db)
-  t.equal(rows[0]?.n, extended, 'exactly the extended holds still hold a seat')
+  t.equal(rows[0]?.n, extended - lapsedSinceExtended, 'exactly the extended holds still hold a seat, until their new end')
 })
