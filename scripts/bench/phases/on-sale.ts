@@ -3,11 +3,11 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import type { QueueTicket } from '../../../api/index.ts'
+import { placementDelayMs } from '../../../src/engine/waiting-room/index.ts'
 import { createShow, setWaitingRoom } from '../api.ts'
 import type { Bench, Measured, Phase } from '../context.ts'
 import { createDueQueue } from '../due-queue.ts'
 import { load } from '../load.ts'
-import { placementDelayMs } from '../../../src/engine/waiting-room/index.ts'
 import { onSaleMinutes, round, say, scaled, targets } from '../settings.ts'
 import type { Row } from '../table.ts'
 import { plainFlashSale } from './flash-sale.ts'
@@ -90,9 +90,9 @@ async function onSale (bench: Bench) {
   const earlyCount = Math.round(total / 4)
   const firstRate = Math.max(1, Math.ceil(total / onSaleMinutes))
   const raisedRate = Math.ceil(firstRate * 1.5)
+  await warmUpJoins(bench.base, 'on-sale: warm-up')
   // Long enough for the early quarter to join before the opening at 500 joins/s; those who join
   // later are counted as the server counts them.
-  await warmUpJoins(bench.base, 'on-sale: warm-up')
   const opensAt = Date.now() + 5_000 + earlyCount * 2
   const showId = await createShow(bench.base, 'bench: on-sale', seats, {
     sales_open_at: new Date(opensAt).toISOString(),
