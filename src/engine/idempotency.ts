@@ -105,7 +105,8 @@ export async function claimKeys (db: Database, showId: string, requests: Array<O
  * that has one (a retry, a key being decided elsewhere, a record to take over) is left to its
  * request's own claim (claimKeys), which may wait for it; this one takes no lock on an existing
  * record, so a batch never waits for a transaction deciding one of its keys. It waits only for a
- * transaction that is inserting the same key (another batch) to end.
+ * transaction that is writing the same key's record at that moment: another batch inserting it,
+ * or a request recording its outcome just before it commits.
  */
 export async function claimNewKeys (db: Database, showId: string, requests: Array<Omit<KeyedRequest, 'showId'>>): Promise<Set<string>> {
   const claimed = await insertClaims(db, showId, requests)
